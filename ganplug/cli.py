@@ -1,0 +1,375 @@
+"""The ``ganplug`` command. It only parses arguments and hands typed configs to the modules;
+every :class:`GanplugError` is caught here and shown as one line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import __version__
+from .errors import ConfigError, GanplugError
+
+log = logging.getLogger("ganplug")
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(name: str):
+    def deco(fn: Callable[[argparse.Namespace], int]):
+        COMMANDS[name] = fn
+        return fn
+    return deco
+
+
+# --------------------------------------------------------------------------- train, dataset, export
+
+_TRAIN_FLAGS = {  # flag -> (TrainConfig field, type, help)
+    "--resolution": ("resolution", int, "image size in pixels, a power of two (default 64)"),
+    "--steps": ("steps", int, "total optimisation steps of the whole run (default 5000)"),
+    "--batch": ("batch", int, "images per step (default 32)"),
+    "--arch": ("arch", str, "network architecture (default dcgan)"),
+    "--z-dim": ("z_dim", int, "latent size (default 128)"),
+    "--g-width": ("g_width", int, "generator base width (default 32)"),
+    "--d-width": ("d_width", int, "discriminator base width (default 32)"),
+    "--lr-g": ("lr_g", float, "generator learning rate (default 2e-4)"),
+    "--lr-d": ("lr_d", float, "discriminator learning rate (default 2e-4)"),
+    "--ema-kimg": ("ema_kimg", float, "half-life of the generator average in thousands of images; 0 = off (default 10)"),
+    "--seed": ("seed", int, "training seed (default 0)"),
+    "--fit": ("fit", str, "crop or pad non-square images (default crop)"),
+    "--sample-every": ("sample_every", int, "steps between sample grids (default 500)"),
+    "--checkpoint-every": ("checkpoint_every", int, "steps between checkpoints (default 1000)"),
+    "--keep": ("keep", int, "checkpoints to keep (default 3)"),
+    "--log-every": ("log_every", int, "steps between lines in metrics.jsonl (default 10)"),
+    "--device": ("device", str, "auto, cpu or cuda (default auto)"),
+    "--threads": ("threads", int, "PyTorch CPU threads (default: all)"),
+}
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a generator on a folder of images")
+    p.add_argument("data", help="folder of images (searched recursively)")
+    p.add_argument("--out", required=True, help="run folder for checkpoints, samples and logs")
+    for flag, (_, typ, hlp) in _TRAIN_FLAGS.items():
+        p.add_argument(flag, type=typ, default=None, help=hlp)
+    p.add_argument("--mirror", action="store_true", default=None, help="also train on horizontally mirrored images")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+@command("train")
+def cmd_train(a: argparse.Namespace) -> int:
+    from .train.config import TrainConfig
+    from .train.loop import resume_config, train
+
+    explicit = {field for _, (field, _, _) in _TRAIN_FLAGS.items() if getattr(a, field) is not None}
+    if a.mirror:
+        explicit.add("mirror")
+    values = {f: getattr(a, f) for f in explicit}
+    if a.no_progress:
+        values["progress"] = False
+        explicit.add("progress")
+    cfg = TrainConfig(data=a.data, out=a.out, **values)
+    state = None
+    if a.resume:
+        cfg, state = resume_config(Path(a.out), cfg, explicit)
+        cfg = cfg.replace(data=a.data)
+        print(f"resuming {a.out} at step {state['step']} of {cfg.steps}")
+    result = train(cfg, state)
+    verb = "interrupted; saved" if result.interrupted else "done; saved"
+    print(f"{verb} step {result.step} to {result.checkpoint}")
+    return 130 if result.interrupted else 0
+
+
+def _add_dataset(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dataset", help="write the procedural image set used for the bundled model")
+    p.add_argument("out", help="folder to write PNG images into")
+    p.add_argument("--count", type=int, default=2000)
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+
+
+@command("dataset")
+def cmd_dataset(a: argparse.Namespace) -> int:
+    from .procedural import generate
+
+    if a.count < 1 or a.size < 8:
+        raise ConfigError("--count must be at least 1 and --size at least 8")
+    paths = generate(Path(a.out), a.count, a.size, a.seed)
+    print(f"wrote {len(paths)} images of {a.size}x{a.size} to {a.out}")
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a checkpoint as a contract ONNX model")
+    p.add_argument("source", help="run folder (newest checkpoint) or checkpoint file")
+    p.add_argument("-o", "--output", help="ONNX file to write (default export/RUN_NAME.onnx)")
+    p.add_argument("--dataset", help="description of the training data stored in the file")
+    p.add_argument("--exporter", choices=("auto", "dynamo", "legacy"), default="auto")
+
+
+@command("export")
+def cmd_export(a: argparse.Namespace) -> int:
+    from .export import ExportConfig, export
+
+    src = Path(a.source)
+    out = a.output or str(Path("export") / f"{(src if src.is_dir() else src.parent.parent).name}.onnx")
+    rep = export(ExportConfig(source=a.source, output=out, dataset=a.dataset, exporter=a.exporter))
+    print(f"wrote {rep.path} ({rep.size_bytes / 1e6:.1f} MB, {rep.exporter} exporter, max difference {rep.max_diff} level(s))")
+    return 0
+
+
+# --------------------------------------------------------------------------- serve, render, info, receive
+# These never import torch: a performer's install has only onnxruntime, python-osc and numpy.
+
+WALK_PARAMS = ("seed", "keyframes", "walk", "speed", "period", "easing", "truncation")
+
+
+def _add_param_flags(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    """One flag per performance parameter, from the address table (type, range, default, help)."""
+    from .osc.addresses import PARAMS
+
+    for name in names:
+        spec = PARAMS[name]
+        arg = spec.args[0]
+        typ = {"i": int, "f": float, "s": str}[arg.type]
+        extra: dict = {"nargs": "+"} if spec.variadic else {}
+        if arg.choices:
+            extra["choices"] = arg.choices
+        rng = f" [{arg.lo:.10g}..{arg.hi:.10g}]" if arg.lo is not None and arg.hi is not None and arg.type != "s" else ""
+        p.add_argument(f"--{name}", type=typ, default=None, help=f"{spec.doc}{rng} (default {spec.default!r})", **extra)
+
+
+def _param_values(a: argparse.Namespace, names: Sequence[str]) -> dict:
+    """Flags the user gave, checked and clamped by the address table."""
+    from .osc.addresses import PARAMS, BadMessage, check
+
+    out = {}
+    for name in names:
+        v = getattr(a, name)
+        if v is None:
+            continue
+        spec = PARAMS[name]
+        try:
+            values, notes = check(spec, tuple(v) if isinstance(v, list) else (v,))
+        except BadMessage as e:
+            raise ConfigError(f"--{name}: {e}") from None
+        for n in notes:
+            log.warning("--%s: %s", name, n)
+        out[name] = values if spec.variadic else values[0]
+    return out
+
+
+def _add_engine_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="inference device (default auto: CUDA if available)")
+    p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (default: all cores but one)")
+    p.add_argument("--spin", action="store_true", help="let onnxruntime threads spin-wait (faster engine, slower everything else)")
+
+
+def _engine(a: argparse.Namespace):
+    from .runtime.engine import Engine, EngineConfig, default_model_path
+
+    path = a.model or str(default_model_path())
+    engine = Engine(path, EngineConfig(device=a.device, threads=a.threads, spinning=a.spin))
+    return engine
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="play a model live: frames out over OSC, control in over OSC")
+    p.add_argument("model", nargs="?", help="contract ONNX model (default: the bundled model)")
+    p.add_argument("--send", action="append", metavar="[tcp://]HOST:PORT",
+                   help="frame destination, repeatable; udp by default, tcp:// for OSC-over-TCP (default 127.0.0.1:9001)")
+    p.add_argument("--listen", default="127.0.0.1:9000", metavar="HOST:PORT", help="control port, UDP and TCP (default 127.0.0.1:9000)")
+    p.add_argument("--no-tcp-control", action="store_true", help="listen for control on UDP only")
+    p.add_argument("--allow", action="append", default=[], metavar="ADDR[/BITS]", help="accept control only from these addresses (repeatable)")
+    p.add_argument("--max-datagram", type=int, default=8192, help="largest UDP datagram sent, bytes (default 8192)")
+    p.add_argument("--snapshots", default="snapshots", help="folder for /ganplug/snapshot PNGs (default ./snapshots)")
+    p.add_argument("--presets", default="presets", help="folder for presets (default ./presets)")
+    p.add_argument("--state-hz", type=float, default=5.0, help="/ganplug/state messages per second (default 5)")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
+    _add_param_flags(p, WALK_PARAMS + ("blend", "pause", "fps"))
+    _add_engine_flags(p)
+
+
+@command("serve")
+def cmd_serve(a: argparse.Namespace) -> int:
+    from .runtime.server import ServeConfig, Server
+
+    if a.state_hz <= 0:
+        raise ConfigError("--state-hz must be positive")
+    engine = _engine(a)
+    cfg = ServeConfig(sends=tuple(a.send or ("127.0.0.1:9001",)), listen=a.listen, tcp_control=not a.no_tcp_control,
+                      allow=tuple(a.allow), max_datagram=a.max_datagram, snapshots=a.snapshots, presets=a.presets,
+                      state_hz=a.state_hz, seconds=a.seconds,
+                      initial=tuple(_param_values(a, WALK_PARAMS + ("blend", "pause", "fps")).items()))
+    server = Server(engine, cfg)
+    info = engine.info
+    host, port = server.listener.address
+    print(f"serving {info.path} ({info.resolution}x{info.resolution}x{info.channels}, {info.architecture}) on {engine.provider}; "
+          f"frames to {', '.join(str(d) for d in server.destinations) or 'nobody yet'}; "
+          f"control on {'udp+tcp' if cfg.tcp_control else 'udp'} {host}:{port}", flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        server.stop()
+    print(f"stopped after {server.published} frames", flush=True)
+    return 0
+
+
+def _add_render(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("render", help="render a walk offline to PNG frames, a video or a GIF")
+    p.add_argument("model", nargs="?", help="contract ONNX model (default: the bundled model)")
+    p.add_argument("-o", "--output", required=True, help="folder for PNG frames, or a .mp4/.gif/... file")
+    p.add_argument("--seconds", type=float, default=None, help="length (default: one period for loop and noise, else 10)")
+    p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
+    p.add_argument("--start", type=float, default=0.0, help="walk time of the first frame, in seconds (default 0)")
+    _add_param_flags(p, WALK_PARAMS)
+    p.add_argument("--no-progress", action="store_true")
+    _add_engine_flags(p)
+
+
+def _walk_params(values: dict):
+    from .runtime.walk import WalkParams
+
+    fields = {"walk": "mode", "seed": "seed", "keyframes": "keyframes", "period": "period", "easing": "easing"}
+    return WalkParams(**{fields[k]: (tuple(v) if k == "keyframes" else v) for k, v in values.items() if k in fields})
+
+
+@command("render")
+def cmd_render(a: argparse.Namespace) -> int:
+    from .runtime.render import RenderConfig, render
+
+    values = _param_values(a, WALK_PARAMS)
+    if a.seconds is not None and a.seconds <= 0:
+        raise ConfigError("--seconds must be positive")
+    engine = _engine(a)
+    extra = {k: values[k] for k in ("speed", "truncation") if k in values}
+    cfg = RenderConfig(output=a.output, walk=_walk_params(values), seconds=a.seconds, fps=a.fps, start=a.start,
+                       progress=not a.no_progress, **extra)
+    out, n = render(engine, cfg)
+    print(f"wrote {n} frames to {out}")
+    return 0
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="check a model against the contract and print what it carries")
+    p.add_argument("model", nargs="?", help="contract ONNX model (default: the bundled model)")
+    _add_engine_flags(p)
+
+
+@command("info")
+def cmd_info(a: argparse.Namespace) -> int:
+    engine = _engine(a)
+    info = engine.info
+    print(f"model      {info.path} ({Path(info.path).stat().st_size / 1e6:.2f} MB)")
+    print(f"contract   version {info.contract}")
+    for i in engine.session.get_inputs():
+        print(f"input      {i.name} {i.type} {i.shape}")
+    for o in engine.session.get_outputs():
+        print(f"output     {o.name} {o.type} {o.shape}")
+    for k, v in sorted(info.metadata.items()):
+        print(f"metadata   {k} = {v}")
+    print(f"provider   {engine.provider}")
+    return 0
+
+
+def _add_receive(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("receive", help="receive frames (as an app would), report the rate, optionally save them")
+    p.add_argument("--listen", default="127.0.0.1:9001", metavar="HOST:PORT", help="where frames arrive (default 127.0.0.1:9001)")
+    p.add_argument("--tcp", action="store_true", help="accept OSC over TCP (length-prefixed) instead of UDP")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--count", type=int, default=None, help="stop after this many complete frames")
+    p.add_argument("--save", metavar="DIR", help="save every complete frame as PNG in DIR")
+    p.add_argument("--quiet", action="store_true", help="print only the summary")
+
+
+@command("receive")
+def cmd_receive(a: argparse.Namespace) -> int:
+    import time
+
+    from .addr import host_port
+    from .osc.receive import FrameReceiver
+
+    host, port = host_port(a.listen)
+    save = Path(a.save) if a.save else None
+    if save:
+        save.mkdir(parents=True, exist_ok=True)
+    with FrameReceiver(host, port, "tcp" if a.tcp else "udp") as rx:
+        print(f"listening for frames on {'tcp' if a.tcp else 'udp'} {rx.address[0]}:{rx.address[1]}", flush=True)
+        t0 = last = time.monotonic()
+        n = n_last = 0
+        shape = None
+        try:
+            for f in rx.frames(seconds=a.seconds, count=a.count):
+                n += 1
+                shape = (f.width, f.height, f.channels)
+                if save:
+                    from PIL import Image
+
+                    Image.fromarray(f.pixels.squeeze(-1) if f.channels == 1 else f.pixels).save(save / f"frame-{f.frame_id:08d}.png")
+                now = time.monotonic()
+                if now - last >= 1.0 and not a.quiet:
+                    print(f"{(n - n_last) / (now - last):6.1f} frames/s  {shape[0]}x{shape[1]}x{shape[2]}  "
+                          f"complete {rx.assembler.completed}  dropped {rx.assembler.dropped}", flush=True)
+                    last, n_last = now, n
+        except KeyboardInterrupt:
+            pass
+        dt = max(time.monotonic() - t0, 1e-9)
+        print(f"received {n} complete frames in {dt:.1f} s ({n / dt:.1f} frames/s); dropped {rx.assembler.dropped} incomplete, "
+              f"rejected {rx.assembler.rejected + rx.malformed} malformed", flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------- entry point
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ganplug", description="Train GANs, export them to ONNX and play them live over OSC.")
+    p.add_argument("--version", action="version", version=f"ganplug {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_train, _add_export, _add_dataset, _add_serve, _add_render, _add_info, _add_receive):
+        add(sub)
+    return p
+
+
+class _Format(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = "ganplug: warning: " if record.levelno >= logging.WARNING else "ganplug: "
+        return prefix + record.getMessage()
+
+
+def _setup_logging(level: int) -> None:
+    """Our messages, one line each, on stderr; other libraries' chatter stays out."""
+    root = logging.getLogger("ganplug")
+    if not any(getattr(h, "_ganplug", False) for h in root.handlers):
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(_Format())
+        h._ganplug = True  # type: ignore[attr-defined]
+        root.addHandler(h)
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    _setup_logging(logging.DEBUG if a.verbose else logging.INFO)
+    try:
+        return COMMANDS[a.command](a)
+    except GanplugError as e:
+        print(f"ganplug {a.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"ganplug {a.command}: stopped", file=sys.stderr)
+        return 130
+    except ModuleNotFoundError as e:
+        if e.name in ("torch", "onnx", "onnxscript"):
+            print(f"ganplug {a.command}: error: needs {e.name}; install the training extra: pip install 'ganplug[train]'", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

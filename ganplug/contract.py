@@ -1,0 +1,122 @@
+"""Contract 2: what a ganplug ONNX model looks like (see ``export/README.md``).
+
+The checks here use only what an onnxruntime session exposes, so the serving
+side can validate a file without the ``onnx`` package or torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from .errors import ContractError
+
+CONTRACT_VERSION = "1"
+INPUT_Z = "z"
+INPUT_TRUNCATION = "truncation"
+OUTPUT_IMAGE = "image"
+META_PREFIX = "ganplug."
+REQUIRED_META = ("contract", "z_dim", "resolution", "channels", "architecture", "dataset")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a server needs to know about a contract model."""
+
+    path: str
+    z_dim: int
+    resolution: int
+    channels: int
+    architecture: str
+    dataset: str
+    contract: str = CONTRACT_VERSION
+    has_truncation: bool = False
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of one frame."""
+        return (self.resolution, self.resolution, self.channels)
+
+
+def _fail(path: str, what: str) -> ContractError:
+    return ContractError(f"{path}: breaks the ganplug model contract: {what}")
+
+
+def _static(dim: Any) -> int | None:
+    return dim if isinstance(dim, int) else None
+
+
+def _int_meta(path: str, meta: Mapping[str, str], key: str) -> int:
+    raw = meta[META_PREFIX + key]
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _fail(path, f"metadata {META_PREFIX}{key}={raw!r} is not an integer") from None
+    if value <= 0:
+        raise _fail(path, f"metadata {META_PREFIX}{key}={value} must be positive")
+    return value
+
+
+def check_model(path: str, inputs: Sequence[Any], outputs: Sequence[Any], meta: Mapping[str, str]) -> ModelInfo:
+    """Validate an onnxruntime session's inputs, outputs and metadata against the contract.
+
+    ``inputs``/``outputs`` are onnxruntime ``NodeArg`` objects (anything with
+    ``name``, ``type`` and ``shape``); ``meta`` is the custom metadata map.
+    Raises :class:`ContractError` naming the first thing that is wrong.
+    """
+    missing = [k for k in REQUIRED_META if META_PREFIX + k not in meta]
+    if missing:
+        raise _fail(path, "missing metadata " + ", ".join(META_PREFIX + k for k in missing))
+    version = meta[META_PREFIX + "contract"]
+    if version != CONTRACT_VERSION:
+        raise _fail(path, f"contract version {version!r}, this ganplug reads version {CONTRACT_VERSION!r}")
+    z_dim = _int_meta(path, meta, "z_dim")
+    resolution = _int_meta(path, meta, "resolution")
+    channels = _int_meta(path, meta, "channels")
+    if channels not in (3, 4):
+        raise _fail(path, f"metadata {META_PREFIX}channels={channels}, expected 3 or 4")
+
+    by_name = {i.name: i for i in inputs}
+    if INPUT_Z not in by_name:
+        raise _fail(path, f"no input named {INPUT_Z!r} (inputs: {', '.join(by_name) or 'none'})")
+    extra = sorted(set(by_name) - {INPUT_Z, INPUT_TRUNCATION})
+    if extra:
+        raise _fail(path, f"unexpected inputs {', '.join(extra)}")
+    z = by_name[INPUT_Z]
+    if z.type != "tensor(float)":
+        raise _fail(path, f"input {INPUT_Z!r} is {z.type}, expected tensor(float)")
+    if len(z.shape) != 2:
+        raise _fail(path, f"input {INPUT_Z!r} has rank {len(z.shape)}, expected 2 ([N, z_dim])")
+    if _static(z.shape[1]) not in (None, z_dim):
+        raise _fail(path, f"input {INPUT_Z!r} has {z.shape[1]} columns but metadata z_dim is {z_dim}")
+    has_trunc = INPUT_TRUNCATION in by_name
+    if has_trunc:
+        t = by_name[INPUT_TRUNCATION]
+        if t.type != "tensor(float)" or len(t.shape) != 0:
+            raise _fail(path, f"input {INPUT_TRUNCATION!r} must be a float32 scalar, got {t.type} {t.shape}")
+
+    out = {o.name: o for o in outputs}
+    if OUTPUT_IMAGE not in out:
+        raise _fail(path, f"no output named {OUTPUT_IMAGE!r} (outputs: {', '.join(out) or 'none'})")
+    img = out[OUTPUT_IMAGE]
+    if img.type != "tensor(uint8)":
+        raise _fail(path, f"output {OUTPUT_IMAGE!r} is {img.type}, expected tensor(uint8)")
+    if len(img.shape) != 4:
+        raise _fail(path, f"output {OUTPUT_IMAGE!r} has rank {len(img.shape)}, expected 4 ([N, H, W, C])")
+    want = (resolution, resolution, channels)
+    for axis, (got, expected) in enumerate(zip(img.shape[1:], want), start=1):
+        if _static(got) not in (None, expected):
+            raise _fail(path, f"output {OUTPUT_IMAGE!r} dimension {axis} is {got}, metadata says {expected}")
+
+    return ModelInfo(
+        path=path,
+        z_dim=z_dim,
+        resolution=resolution,
+        channels=channels,
+        architecture=meta[META_PREFIX + "architecture"],
+        dataset=meta[META_PREFIX + "dataset"],
+        contract=version,
+        has_truncation=has_trunc,
+        metadata=dict(meta),
+    )

@@ -1,0 +1,183 @@
+"""Receiving frames: sockets in, reassembled :class:`Frame` objects out.
+
+``ganplug receive`` is built on :class:`FrameReceiver`; so can any Python app.
+UDP datagrams each hold one OSC packet; over TCP, packets use OSC 1.0
+framing (a 4-byte big-endian length before each packet).
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import struct
+import time
+from typing import Callable, Iterator
+
+from pythonosc.osc_packet import OscPacket
+
+from ..errors import AddressInUseError
+from .frames import FRAME_ADDRESS, Frame, FrameAssembler
+
+log = logging.getLogger("ganplug.receive")
+
+RCVBUF_BYTES = 8 * 1024 * 1024  # a paused reader must not lose a burst of chunks
+MAX_TCP_PACKET = 64 * 1024 * 1024
+
+MessageHandler = Callable[[str, tuple], None]
+
+
+def bind_udp(host: str, port: int, rcvbuf: int = RCVBUF_BYTES) -> socket.socket:
+    """A UDP socket bound to (host, port) with a large receive buffer."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    _raise_rcvbuf(sock, rcvbuf)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise AddressInUseError(f"cannot listen on UDP {host}:{port}: {e.strerror or e}") from None
+    return sock
+
+
+def _raise_rcvbuf(sock: socket.socket, size: int) -> None:
+    # SO_RCVBUFFORCE passes the rmem_max cap (root only); SO_RCVBUF is capped by it.
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    if force is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, size)
+            return
+        except OSError:
+            pass
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    except OSError:
+        pass
+
+
+def messages_of(packet: bytes) -> list[tuple[str, tuple]]:
+    """(address, args) of every message in an OSC packet; raises ValueError if malformed."""
+    try:
+        return [(m.message.address, tuple(m.message.params)) for m in OscPacket(packet).messages]
+    except Exception as e:  # python-osc raises several types on malformed input
+        raise ValueError(f"malformed OSC packet: {e}") from None
+
+
+class FrameReceiver:
+    """Listen on UDP (``transport='udp'``) or TCP and yield complete frames.
+
+    Other messages go to ``on_message(address, args)`` if given.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 9001, transport: str = "udp",
+                 on_message: MessageHandler | None = None, max_pending: int = 4):
+        self.assembler = FrameAssembler(max_pending)
+        self.on_message = on_message
+        self.transport = transport
+        self.malformed = 0
+        self._tcp_clients: dict[socket.socket, bytearray] = {}
+        if transport == "udp":
+            self.sock = bind_udp(host, port)
+        elif transport == "tcp":
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            self.sock = socket.socket(family, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                self.sock.bind((host, port))
+            except OSError as e:
+                self.sock.close()
+                raise AddressInUseError(f"cannot listen on TCP {host}:{port}: {e.strerror or e}") from None
+            self.sock.listen(8)
+        else:
+            raise ValueError(f"transport must be udp or tcp, not {transport!r}")
+        self.address = self.sock.getsockname()[:2]
+
+    def close(self) -> None:
+        for c in list(self._tcp_clients):
+            c.close()
+        self._tcp_clients.clear()
+        self.sock.close()
+
+    def __enter__(self) -> "FrameReceiver":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _packets(self, timeout: float) -> list[bytes]:
+        """Packets that arrive within ``timeout`` seconds (at least one wait)."""
+        if self.transport == "udp":
+            r, _, _ = select.select([self.sock], [], [], timeout)
+            out = []
+            if r:
+                self.sock.setblocking(False)
+                try:
+                    while len(out) < 512:
+                        out.append(self.sock.recv(65536))
+                except (BlockingIOError, InterruptedError):
+                    pass
+                finally:
+                    self.sock.setblocking(True)
+            return out
+        r, _, _ = select.select([self.sock, *self._tcp_clients], [], [], timeout)
+        out = []
+        for s in r:
+            if s is self.sock:
+                conn, _ = self.sock.accept()
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._tcp_clients[conn] = bytearray()
+                continue
+            try:
+                data = s.recv(1 << 20)
+            except OSError:
+                data = b""
+            if not data:
+                s.close()
+                del self._tcp_clients[s]
+                continue
+            buf = self._tcp_clients[s]
+            buf += data
+            while len(buf) >= 4:
+                (n,) = struct.unpack_from(">i", buf)
+                if n <= 0 or n > MAX_TCP_PACKET:
+                    self.malformed += 1
+                    s.close()
+                    del self._tcp_clients[s]
+                    break
+                if len(buf) < 4 + n:
+                    break
+                out.append(bytes(buf[4:4 + n]))
+                del buf[:4 + n]
+        return out
+
+    def poll(self, timeout: float = 0.1) -> list[Frame]:
+        """Frames completed by what arrives within ``timeout`` seconds."""
+        frames = []
+        for pkt in self._packets(timeout):
+            try:
+                msgs = messages_of(pkt)
+            except ValueError:
+                self.malformed += 1
+                continue
+            for address, args in msgs:
+                if address == FRAME_ADDRESS and len(args) == 7:
+                    f = self.assembler.add(*args)
+                    if f is not None:
+                        frames.append(f)
+                elif self.on_message is not None:
+                    self.on_message(address, args)
+        return frames
+
+    def frames(self, seconds: float | None = None, count: int | None = None) -> Iterator[Frame]:
+        """Yield frames until ``seconds`` pass or ``count`` frames have come (either may be None)."""
+        end = None if seconds is None else time.monotonic() + seconds
+        n = 0
+        while True:
+            left = 0.1 if end is None else end - time.monotonic()
+            if left <= 0:
+                return
+            for f in self.poll(min(left, 0.1)):
+                yield f
+                n += 1
+                if count is not None and n >= count:
+                    return

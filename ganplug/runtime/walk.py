@@ -1,0 +1,192 @@
+"""Latent walks: pure functions of (seeds, walk time, parameters).
+
+Walk time ``t`` is in seconds at speed 1. Every walk keeps z on the model's
+prior (each point is, in distribution, a standard normal vector), so frames look
+like the images the model was trained to make:
+
+- ``hold``: the contract latent of one seed.
+- ``slerp``: spherical interpolation through keyframe seeds, one keyframe per period.
+- ``loop``: z = cos(θ)·a + sin(θ)·b, one turn per period; closed and seamless.
+- ``noise``: a sum of harmonics of θ with weights whose squares sum to 1; closed and seamless.
+- ``random``: a sum of sinusoids with random frequencies; smooth, never repeating, bounded.
+
+:class:`Walker` adds what a performance needs on top: speed (integrated, so
+changing it never jumps), pause, and blends between walks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import numpy as np
+
+from ..osc.addresses import EASINGS, WALKS, defaults
+from ..seeds import SEED_MAX, z_from_seed
+
+_D = defaults()
+NOISE_HARMONICS = 4
+RANDOM_COMPONENTS = 8
+
+
+@dataclass(frozen=True)
+class WalkParams:
+    """Everything that decides the latent at a given walk time."""
+
+    mode: str = _D["walk"]
+    seed: int = _D["seed"]
+    keyframes: tuple[int, ...] = _D["keyframes"]
+    period: float = _D["period"]
+    easing: str = _D["easing"]
+    latent: tuple[float, ...] | None = None  # set directly over OSC; overrides mode while set
+
+    def __post_init__(self) -> None:
+        if self.mode not in WALKS:
+            raise ValueError(f"walk must be one of {', '.join(WALKS)}, got {self.mode!r}")
+        if self.easing not in EASINGS:
+            raise ValueError(f"easing must be one of {', '.join(EASINGS)}, got {self.easing!r}")
+        if not self.period > 0:
+            raise ValueError(f"period must be positive, got {self.period}")
+
+
+@lru_cache(maxsize=256)
+def _z(seed: int, z_dim: int) -> np.ndarray:
+    z = z_from_seed(seed, z_dim).astype(np.float64)
+    z.flags.writeable = False
+    return z
+
+
+@lru_cache(maxsize=16)
+def _basis(kind: str, seed: int, z_dim: int, n: int) -> np.ndarray:
+    """Fixed random vectors for the noise and random walks, derived from the seed."""
+    rng = np.random.default_rng([seed, {"noise": 1, "random": 2}[kind]])
+    b = rng.standard_normal((n, z_dim))
+    b.flags.writeable = False
+    return b
+
+
+def ease(x: float, easing: str) -> float:
+    if easing == "smooth":
+        return x * x * (3.0 - 2.0 * x)
+    if easing == "cosine":
+        return 0.5 - 0.5 * math.cos(math.pi * x)
+    return x
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation; norms are interpolated linearly so the path stays near the prior's shell."""
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0.0 or nb == 0.0:
+        return (1.0 - t) * a + t * b
+    ua, ub = a / na, b / nb
+    omega = math.acos(max(-1.0, min(1.0, float(ua @ ub))))
+    if omega < 1e-6:
+        u = ua
+    else:
+        s = math.sin(omega)
+        u = (math.sin((1.0 - t) * omega) * ua + math.sin(t * omega) * ub) / s
+    return u * ((1.0 - t) * na + t * nb)
+
+
+def keyframe_seed(p: WalkParams, i: int) -> int:
+    """The i-th keyframe: from the list (cycling) or seed + i (wrapping inside the seed range)."""
+    if p.keyframes:
+        return p.keyframes[i % len(p.keyframes)]
+    return (p.seed + i) % (SEED_MAX + 1)
+
+
+def latent_at(p: WalkParams, t: float, z_dim: int) -> np.ndarray:
+    """The walk's latent at walk time ``t`` (float64, shape (z_dim,))."""
+    if p.latent is not None:
+        return np.asarray(p.latent, np.float64)
+    if p.mode == "hold":
+        return _z(p.seed, z_dim)
+    x = t / p.period
+    if p.mode == "slerp":
+        i = math.floor(x)
+        return slerp(_z(keyframe_seed(p, i), z_dim), _z(keyframe_seed(p, i + 1), z_dim), ease(x - i, p.easing))
+    theta = 2.0 * math.pi * x
+    if p.mode == "loop":
+        return math.cos(theta) * _z(p.seed, z_dim) + math.sin(theta) * _z((p.seed + 1) % (SEED_MAX + 1), z_dim)
+    if p.mode == "noise":
+        b = _basis("noise", p.seed, z_dim, 2 * NOISE_HARMONICS)
+        k = np.arange(1, NOISE_HARMONICS + 1)
+        w = 1.0 / k
+        w /= np.sqrt((w * w).sum())
+        coef = np.concatenate([w * np.cos(k * theta), w * np.sin(k * theta)])
+        return coef @ b
+    # random: per-dimension sums of sinusoids with frequencies between 0.5 and 1.5 turns per period
+    b = _basis("random", p.seed, z_dim, 3 * RANDOM_COMPONENTS)
+    amp, freq, phase = b[:RANDOM_COMPONENTS], b[RANDOM_COMPONENTS:2 * RANDOM_COMPONENTS], b[2 * RANDOM_COMPONENTS:]
+    freq = 1.0 + 0.5 * np.tanh(freq)
+    return math.sqrt(2.0 / RANDOM_COMPONENTS) * (amp * np.cos(2.0 * math.pi * freq * x + math.pi * phase)).sum(0)
+
+
+@dataclass
+class _Blend:
+    params: WalkParams
+    time: float
+    duration: float
+    elapsed: float = 0.0
+
+
+class Walker:
+    """A walk in progress: walk time, speed, pause and blends between walks.
+
+    ``advance(dt)`` moves time forward by ``dt`` real seconds; ``latent()`` is the
+    current z. Same calls, same latents: ``render`` and ``serve`` share this.
+    """
+
+    def __init__(self, z_dim: int, params: WalkParams = WalkParams(), speed: float = _D["speed"],
+                 blend: float = _D["blend"], paused: bool = bool(_D["pause"])):
+        self.z_dim = z_dim
+        self.params = params
+        self.time = 0.0
+        self.speed = speed
+        self.blend = blend
+        self.paused = paused
+        self._from: _Blend | None = None
+
+    def set(self, restart: bool = False, cut: bool = False, **changes: object) -> None:
+        """Change walk parameters; the change blends over ``self.blend`` seconds (0 or ``cut``: at once).
+
+        ``restart`` sets walk time back to 0, so the new walk starts at its first keyframe.
+        """
+        new = replace(self.params, **changes)
+        if new == self.params and not restart:
+            return
+        if self.blend > 0 and not cut:
+            self._from = _Blend(self.params, self.time, self.blend)
+        else:
+            self._from = None
+        self.params = new
+        if restart:
+            self.time = 0.0
+
+    def set_period(self, period: float) -> None:
+        """Change the period without a jump: walk time is rescaled so the position stays put."""
+        scale = period / self.params.period
+        self.time *= scale
+        if self._from is not None:
+            self._from.time *= period / self._from.params.period
+            self._from.params = replace(self._from.params, period=period)
+        self.params = replace(self.params, period=period)
+
+    def advance(self, dt: float) -> None:
+        """Move on by ``dt`` seconds of real time. Pause freezes walk time; blends still finish."""
+        step = 0.0 if self.paused else self.speed * dt
+        self.time += step
+        if self._from is not None:
+            self._from.time += step
+            self._from.elapsed += dt
+            if self._from.elapsed >= self._from.duration:
+                self._from = None
+
+    def latent(self) -> np.ndarray:
+        """The current latent, float32 (z_dim,)."""
+        z = latent_at(self.params, self.time, self.z_dim)
+        if self._from is not None:
+            old = latent_at(self._from.params, self._from.time, self.z_dim)
+            z = slerp(old, z, ease(min(1.0, self._from.elapsed / self._from.duration), "smooth"))
+        return z.astype(np.float32)

@@ -1,0 +1,95 @@
+"""Network definitions, one screen each.
+
+DCGAN (Radford et al. 2016): a stack of stride-2 transposed convolutions with
+batch norm, doubling resolution from 4x4 and halving width each step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def _widths(resolution: int, width: int, max_width: int) -> list[int]:
+    """Channel widths from 4x4 up to resolution/2: ``width * 2**k`` capped, widest first."""
+    steps = int(math.log2(resolution)) - 2
+    if 2 ** (steps + 2) != resolution or steps < 2:
+        raise ValueError(f"resolution must be a power of two from 16 up, got {resolution}")
+    return [min(width * 2 ** (steps - 1 - i), max_width) for i in range(steps)]
+
+
+class DCGANGenerator(nn.Module):
+    """z [N, z_dim] -> image [N, C, R, R] in [-1, 1]."""
+
+    def __init__(self, z_dim: int = 128, resolution: int = 64, channels: int = 3, width: int = 32, max_width: int = 512):
+        super().__init__()
+        w = _widths(resolution, width, max_width)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, w[0], 4, 1, 0, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(True)]
+        for cin, cout in zip(w, w[1:]):
+            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(w[-1], channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.z_dim = z_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z[:, :, None, None])
+
+
+class DCGANDiscriminator(nn.Module):
+    """image [N, C, R, R] -> logit [N]."""
+
+    def __init__(self, resolution: int = 64, channels: int = 3, width: int = 32, max_width: int = 512):
+        super().__init__()
+        w = _widths(resolution, width, max_width)[::-1]
+        layers: list[nn.Module] = [nn.Conv2d(channels, w[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for cin, cout in zip(w, w[1:]):
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(w[-1], 1, 4, 1, 0)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten()
+
+
+def init_weights(m: nn.Module) -> None:
+    """DCGAN's initialisation: N(0, 0.02) convolutions, N(1, 0.02) batch-norm scales."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def to_uint8_nhwc(x: torch.Tensor) -> torch.Tensor:
+    """The contract's post-processing: [-1, 1] NCHW float -> 0..255 NHWC uint8.
+
+    Round half to even (ONNX Round and torch.round agree), clamp, cast, then
+    transpose the uint8 tensor (a quarter of the bytes of the float one).
+    """
+    return ((x + 1.0) * 127.5).round().clamp(0.0, 255.0).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+class ContractModel(nn.Module):
+    """Generator plus post-processing: exactly what the exported graph computes."""
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return to_uint8_nhwc(self.generator(z))
+
+
+def build(arch: str, *, z_dim: int, resolution: int, channels: int, g_width: int, d_width: int) -> tuple[nn.Module, nn.Module]:
+    """Generator and discriminator for ``arch``."""
+    if arch != "dcgan":
+        raise ValueError(f"unknown architecture {arch!r}")
+    g = DCGANGenerator(z_dim, resolution, channels, g_width)
+    d = DCGANDiscriminator(resolution, channels, d_width)
+    g.apply(init_weights)
+    d.apply(init_weights)
+    return g, d

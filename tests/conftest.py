@@ -1,0 +1,135 @@
+"""Shared fixtures: a tiny data set, a tiny trained run and its exported model,
+free ports, the CLI as a subprocess, and real OSC peers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_DIR = ROOT / "tests" / "node"
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 right now."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            try:
+                t.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def need(tool: str) -> str:
+    """Path of an external peer; skipped when absent, unless ./dev test promised to install it."""
+    path = shutil.which(tool)
+    if path is None:
+        if os.environ.get("GANPLUG_REQUIRE_PEERS"):
+            pytest.fail(f"{tool} is not installed (./dev test should have installed it)")
+        pytest.skip(f"{tool} not installed")
+    return path
+
+
+def need_node_osc() -> str:
+    node = need("node")
+    if not (NODE_DIR / "node_modules" / "osc").is_dir():
+        if os.environ.get("GANPLUG_REQUIRE_PEERS"):
+            pytest.fail("npm package osc missing in tests/node (./dev test installs it)")
+        pytest.skip("npm package osc not installed")
+    return node
+
+
+def run_cli(*args: str, timeout: float = 120, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``ganplug ARGS`` in a fresh interpreter, as a user runs it."""
+    e = dict(os.environ, PYTHONUNBUFFERED="1")
+    if env:
+        e.update(env)
+    return subprocess.run([sys.executable, "-m", "ganplug", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd, env=e)
+
+
+def start_cli(*args: str, cwd: Path | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "ganplug", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=cwd, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
+def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 60) -> str:
+    """Read the process's stdout until a line containing ``needle`` (the server's start banner)."""
+    result: list[str] = []
+
+    def reader() -> None:
+        for line in proc.stdout:
+            if needle in line:
+                result.append(line)
+                return
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    t.join(timeout)
+    if not result:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"no line with {needle!r} within {timeout}s; stderr: {err[-2000:]}")
+    return result[0]
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
+    """A user-facing failure: non-zero exit, no traceback, one line on stderr naming the problem."""
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    err = proc.stderr.strip()
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if "error:" in ln]
+    assert len(lines) == 1, err
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """48 procedural images of 48 px (resized to 32 by the trainer)."""
+    from ganplug.procedural import generate
+
+    d = tmp_path_factory.mktemp("data")
+    generate(d, 48, size=48, seed=3, progress=False)
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data, tmp_path_factory) -> Path:
+    """A 32 px DCGAN trained for 4 steps."""
+    from ganplug.train.config import TrainConfig
+    from ganplug.train.loop import train
+
+    run = tmp_path_factory.mktemp("run")
+    train(TrainConfig(data=str(tiny_data), out=str(run), resolution=32, steps=4, batch=8, z_dim=32, g_width=8, d_width=8,
+                      sample_every=2, checkpoint_every=2, progress=False, threads=1))
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_run, tmp_path_factory) -> Path:
+    """The tiny run exported under the contract."""
+    from ganplug.export import ExportConfig, export
+
+    out = tmp_path_factory.mktemp("model") / "tiny.onnx"
+    export(ExportConfig(source=str(tiny_run), output=str(out)))
+    return out
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_model):
+    from ganplug.runtime.engine import Engine, EngineConfig
+
+    return Engine(tiny_model, EngineConfig(device="cpu", threads=1))

@@ -1,0 +1,112 @@
+"""Training: outputs in the run folder, exact resume, bad data handled with one line."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import assert_one_line_error, run_cli
+from ganplug.train import checkpoint
+from ganplug.train.config import TrainConfig
+from ganplug.train.loop import train
+
+
+def test_run_folder_has_everything(tiny_run):
+    ckpts = checkpoint.list_checkpoints(tiny_run)
+    assert [p.name for p in ckpts] == ["checkpoint-00000002.pt", "checkpoint-00000004.pt"]
+    # plain torch.load with weights_only=True: no pickled objects inside
+    state = torch.load(ckpts[-1], weights_only=True)
+    assert state["step"] == 4 and state["images_seen"] == 32
+    assert {"G", "G_ema", "D", "opt_G", "opt_D", "rng", "config"} <= set(state)
+    opts = json.loads((tiny_run / "training_options.json").read_text())
+    assert opts == state["config"] and opts["resolution"] == 32
+    assert TrainConfig.from_dict(opts).steps == 4  # the run can be rebuilt from its folder
+    lines = [json.loads(x) for x in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["step"] == 4 and {"loss_d", "loss_g", "images_per_s"} <= set(lines[-1])
+    grids = sorted((tiny_run / "samples").glob("*.png"))
+    assert [g.name for g in grids] == ["step-00000002.png", "step-00000004.png"]
+    assert Image.open(grids[-1]).size == (4 * 32, 4 * 32)
+
+
+def test_previews_show_the_served_images(tiny_run, engine):
+    """Sample grids use contract seeds 0..15: the same pixels the exported model serves."""
+    from ganplug.seeds import z_batch
+
+    grid = np.asarray(Image.open(tiny_run / "samples" / "step-00000004.png"))
+    served = engine.run(z_batch(list(range(16)), engine.info.z_dim))
+    tiles = grid.reshape(4, 32, 4, 32, 3).transpose(0, 2, 1, 3, 4).reshape(16, 32, 32, 3)
+    assert np.abs(tiles.astype(int) - served.astype(int)).max() <= 1
+
+
+def _cfg(data, out, steps, **kw):
+    return TrainConfig(data=str(data), out=str(out), resolution=32, steps=steps, batch=8, z_dim=32, g_width=8, d_width=8,
+                       sample_every=100, checkpoint_every=3, progress=False, threads=1, **kw)
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(tiny_data, tmp_path):
+    from ganplug.train.loop import resume_config
+
+    straight = train(_cfg(tiny_data, tmp_path / "a", 12, mirror=True))
+    train(_cfg(tiny_data, tmp_path / "b", 6, mirror=True))
+    cfg, state = resume_config(tmp_path / "b", _cfg(tiny_data, tmp_path / "b", 12), {"steps"})
+    assert state["step"] == 6 and cfg.steps == 12 and cfg.mirror
+    resumed = train(cfg, state)
+    a = torch.load(straight.checkpoint, weights_only=True)
+    b = torch.load(resumed.checkpoint, weights_only=True)
+    assert a["step"] == b["step"] == 12 and a["images_seen"] == b["images_seen"]
+    for key in ("G", "G_ema", "D"):
+        for name, t in a[key].items():
+            assert torch.allclose(t.float(), b[key][name].float(), atol=1e-6, rtol=0), (key, name)
+
+
+def test_resume_refuses_a_different_architecture(tiny_run, tmp_path):
+    r = run_cli("train", str(tiny_run), "--out", str(tiny_run), "--resume", "--resolution", "64", "--steps", "8")
+    assert_one_line_error(r, "resolution=32")
+
+
+def test_corrupt_image_is_skipped_and_training_goes_on(tiny_data, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for p in sorted(tiny_data.glob("*.png"))[:10]:
+        (data / p.name).write_bytes(p.read_bytes())
+    (data / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (data / "nested").mkdir()
+    Image.new("L", (40, 30), 128).save(data / "nested" / "grey.png")  # greyscale, non-square
+    Image.new("P", (20, 20)).save(data / "nested" / "palette.gif")
+    r = run_cli("train", str(data), "--out", str(tmp_path / "run"), "--resolution", "16", "--steps", "2", "--batch", "4",
+                "--g-width", "4", "--d-width", "4", "--z-dim", "8")
+    assert r.returncode == 0, r.stderr
+    assert "skipping" in r.stderr and "broken.png" in r.stderr
+    assert "skipped 1 unreadable" in r.stderr
+    assert "checkpoint-00000002.pt" in r.stdout
+    cache = list((tmp_path / "run" / "cache").glob("*.npy"))
+    assert len(cache) == 1 and np.load(cache[0]).shape == (12, 16, 16, 3)
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "all-corrupt"])
+def test_bad_data_folder_is_one_line(tmp_path, case):
+    data = tmp_path / "data"
+    if case != "missing":
+        data.mkdir()
+    if case == "all-corrupt":
+        (data / "a.jpg").write_bytes(b"nope")
+    r = run_cli("train", str(data), "--out", str(tmp_path / "run"), "--steps", "1")
+    assert_one_line_error(r, str(data))
+
+
+def test_dataset_cache_is_reused_and_invalidated(tiny_data, tmp_path):
+    from ganplug.train.data import load_folder
+
+    data = tmp_path / "d"
+    data.mkdir()
+    for p in sorted(tiny_data.glob("*.png"))[:5]:
+        (data / p.name).write_bytes(p.read_bytes())
+    a, s1 = load_folder(data, 16, tmp_path / "cache", progress=False)
+    b, s2 = load_folder(data, 16, tmp_path / "cache", progress=False)
+    assert not s1.from_cache and s2.from_cache and np.array_equal(a, b)
+    Image.new("RGB", (16, 16), (255, 0, 0)).save(data / "zz.png")
+    c, s3 = load_folder(data, 16, tmp_path / "cache", progress=False)
+    assert not s3.from_cache and len(c) == 6 and (c[-1] == [255, 0, 0]).all()
