@@ -107,7 +107,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", help="run folder (newest checkpoint) or checkpoint file")
     p.add_argument("-o", "--output", help="ONNX file to write (default export/RUN_NAME.onnx)")
     p.add_argument("--dataset", help="description of the training data stored in the file")
-    p.add_argument("--exporter", choices=("auto", "dynamo", "legacy"), default="auto")
+    p.add_argument("--exporter", choices=("auto", "dynamo", "legacy"), default="auto",
+                   help="auto: PyTorch's current (torch.export) exporter, falling back to the legacy one")
+    p.add_argument("--half", action="store_true", help="also write NAME.fp16.onnx (fp16 weights, for GPU serving)")
 
 
 @command("export")
@@ -116,8 +118,10 @@ def cmd_export(a: argparse.Namespace) -> int:
 
     src = Path(a.source)
     out = a.output or str(Path("export") / f"{(src if src.is_dir() else src.parent.parent).name}.onnx")
-    rep = export(ExportConfig(source=a.source, output=out, dataset=a.dataset, exporter=a.exporter))
+    rep = export(ExportConfig(source=a.source, output=out, dataset=a.dataset, exporter=a.exporter, half=a.half))
     print(f"wrote {rep.path} ({rep.size_bytes / 1e6:.1f} MB, {rep.exporter} exporter, max difference {rep.max_diff} level(s))")
+    if rep.half:
+        print(f"wrote {rep.half} ({rep.half.stat().st_size / 1e6:.1f} MB, fp16)")
     return 0
 
 
@@ -166,14 +170,30 @@ def _add_engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="inference device (default auto: CUDA if available)")
     p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (default: all cores but one)")
     p.add_argument("--spin", action="store_true", help="let onnxruntime threads spin-wait (faster engine, slower everything else)")
+    g = p.add_argument_group("models made elsewhere (not following the ganplug contract); any of these turns it on")
+    g.add_argument("--output-range", choices=("signed", "unit", "byte", "-1,1", "0,1", "0,255"), metavar="RANGE",
+                   help="value range of the model's float image output: signed (-1..1, tanh), unit (0..1) or byte (0..255)")
+    g.add_argument("--input-name", help="the latent input (default: the model's only input)")
+    g.add_argument("--output-name", help="the image output (default: the first output)")
+    g.add_argument("--z-dim", type=int, help="latent size, where the graph does not fix it")
+    g.add_argument("--layout", choices=("nchw", "nhwc"), help="layout of the image output (default nchw)")
+
+
+def _engine_config(a: argparse.Namespace):
+    from .runtime.engine import EngineConfig
+    from .runtime.foreign import ForeignSpec
+
+    foreign = None
+    if any(getattr(a, k) is not None for k in ("output_range", "input_name", "output_name", "z_dim", "layout")):
+        foreign = ForeignSpec(input_name=a.input_name, output_name=a.output_name, output_range=a.output_range or "signed",
+                              z_dim=a.z_dim, layout=a.layout or "nchw")
+    return EngineConfig(device=a.device, threads=a.threads, spinning=a.spin, foreign=foreign)
 
 
 def _engine(a: argparse.Namespace):
-    from .runtime.engine import Engine, EngineConfig, default_model_path
+    from .runtime.engine import Engine, default_model_path
 
-    path = a.model or str(default_model_path())
-    engine = Engine(path, EngineConfig(device=a.device, threads=a.threads, spinning=a.spin))
-    return engine
+    return Engine(a.model or str(default_model_path()), _engine_config(a))
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
@@ -225,6 +245,7 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=None, help="length (default: one period for loop and noise, else 10)")
     p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
     p.add_argument("--start", type=float, default=0.0, help="walk time of the first frame, in seconds (default 0)")
+    p.add_argument("--batch", type=int, default=1, help="frames per engine run (default 1; larger helps where `ganplug bench` shows it)")
     _add_param_flags(p, WALK_PARAMS)
     p.add_argument("--no-progress", action="store_true")
     _add_engine_flags(p)
@@ -247,7 +268,7 @@ def cmd_render(a: argparse.Namespace) -> int:
     engine = _engine(a)
     extra = {k: values[k] for k in ("speed", "truncation") if k in values}
     cfg = RenderConfig(output=a.output, walk=_walk_params(values), seconds=a.seconds, fps=a.fps, start=a.start,
-                       progress=not a.no_progress, **extra)
+                       batch=a.batch, progress=not a.no_progress, **extra)
     out, n = render(engine, cfg)
     print(f"wrote {n} frames to {out}")
     return 0
@@ -275,6 +296,35 @@ def cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="frames/s and latency per provider and batch size")
+    p.add_argument("model", nargs="?", help="contract ONNX model (default: the bundled model)")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8], help="batch sizes (default 1 2 4 8)")
+    p.add_argument("--runs", type=int, default=30, help="timed runs per row (default 30)")
+    p.add_argument("--checkpoint", help="also time PyTorch eager on this run folder or checkpoint (needs torch)")
+    _add_engine_flags(p)
+
+
+@command("bench")
+def cmd_bench(a: argparse.Namespace) -> int:
+    from .runtime.bench import bench_engine, bench_torch, engine_variants, table
+    from .runtime.engine import default_model_path
+
+    if a.runs < 1 or any(b < 1 for b in a.batches):
+        raise ConfigError("--runs and --batches must be at least 1")
+    model = a.model or str(default_model_path())
+    rows = []
+    variants = engine_variants(model, _engine_config(a))
+    info = variants[0][1].info
+    print(f"{model}: {info.resolution}x{info.resolution}x{info.channels} {info.architecture}, z_dim {info.z_dim}", flush=True)
+    for label, engine in variants:
+        rows += bench_engine(engine, a.batches, a.runs, label)
+    if a.checkpoint:
+        rows += bench_torch(a.checkpoint, a.batches, a.runs, a.threads)
+    print(table(rows))
+    return 0
+
+
 def _add_receive(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("receive", help="receive frames (as an app would), report the rate, optionally save them")
     p.add_argument("--listen", default="127.0.0.1:9001", metavar="HOST:PORT", help="where frames arrive (default 127.0.0.1:9001)")
@@ -298,13 +348,16 @@ def cmd_receive(a: argparse.Namespace) -> int:
         save.mkdir(parents=True, exist_ok=True)
     with FrameReceiver(host, port, "tcp" if a.tcp else "udp") as rx:
         print(f"listening for frames on {'tcp' if a.tcp else 'udp'} {rx.address[0]}:{rx.address[1]}", flush=True)
-        t0 = last = time.monotonic()
+        first = last = t_last_frame = None
         n = n_last = 0
         shape = None
         try:
             for f in rx.frames(seconds=a.seconds, count=a.count):
                 n += 1
                 shape = (f.width, f.height, f.channels)
+                t_last_frame = time.monotonic()
+                if first is None:
+                    first = last = t_last_frame
                 if save:
                     from PIL import Image
 
@@ -316,8 +369,10 @@ def cmd_receive(a: argparse.Namespace) -> int:
                     last, n_last = now, n
         except KeyboardInterrupt:
             pass
-        dt = max(time.monotonic() - t0, 1e-9)
-        print(f"received {n} complete frames in {dt:.1f} s ({n / dt:.1f} frames/s); dropped {rx.assembler.dropped} incomplete, "
+        # The rate runs from the first complete frame to the last, so waiting for a sender does not count.
+        dt = (t_last_frame - first) if n > 1 else 0.0
+        rate = (n - 1) / dt if dt > 0 else 0.0
+        print(f"received {n} complete frames in {dt:.2f} s ({rate:.1f} frames/s); dropped {rx.assembler.dropped} incomplete, "
               f"rejected {rx.assembler.rejected + rx.malformed} malformed", flush=True)
     return 0
 
@@ -329,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"ganplug {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_export, _add_dataset, _add_serve, _add_render, _add_info, _add_receive):
+    for add in (_add_train, _add_export, _add_dataset, _add_serve, _add_render, _add_info, _add_receive, _add_bench):
         add(sub)
     return p
 

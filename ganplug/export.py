@@ -24,6 +24,8 @@ OPSET = 18
 PARITY_SEEDS = tuple(range(1000, 1016))
 MAX_LEVELS = 1  # largest allowed difference between PyTorch and ONNX, in uint8 levels
 MAX_MEAN_LEVELS = 0.05
+HALF_MAX_LEVELS = 8  # fp16 weights and activations: a looser, documented bound
+HALF_MAX_MEAN_LEVELS = 0.5
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class ExportConfig:
     dataset: str | None = None  # description stored in the file; default: from the checkpoint
     opset: int = OPSET
     exporter: str = "auto"  # auto (current, falling back to legacy), dynamo or legacy
+    half: bool = False  # also write NAME.fp16.onnx for GPU serving
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class ExportReport:
     mean_diff: float
     seeds: int
     size_bytes: int
+    half: Path | None = None
 
 
 def _load_generator(source: str):
@@ -95,7 +99,6 @@ def export(config: ExportConfig) -> ExportReport:
     import onnx
     import torch
 
-    from .runtime.engine import Engine, EngineConfig
     from .train.models import ContractModel
 
     g, cfg, state = _load_generator(config.source)
@@ -104,38 +107,65 @@ def export(config: ExportConfig) -> ExportReport:
     out.parent.mkdir(parents=True, exist_ok=True)
     dataset = config.dataset or f"{Path(state['dataset']['folder']).name} ({state['dataset']['images']} images)"
 
+    z = z_batch(list(PARITY_SEEDS), cfg.z_dim)
+    with torch.no_grad():
+        want = model(torch.from_numpy(z)).numpy()
+    meta = {
+        "contract": contract.CONTRACT_VERSION, "z_dim": str(cfg.z_dim), "resolution": str(cfg.resolution),
+        "channels": str(cfg.channels), "architecture": cfg.arch, "dataset": dataset, "step": str(state["step"]),
+        "images_seen": str(state["images_seen"]), "parameters": str(sum(p.numel() for p in g.parameters())),
+    }
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".ganplug-export-") as tmpdir:
         raw = Path(tmpdir) / "raw.onnx"
         used = _export_graph(model, cfg.z_dim, raw, config.opset, config.exporter)
         m = onnx.load(str(raw), load_external_data=True)
-        onnx.helper.set_model_props(m, {
-            contract.META_PREFIX + "contract": contract.CONTRACT_VERSION,
-            contract.META_PREFIX + "z_dim": str(cfg.z_dim),
-            contract.META_PREFIX + "resolution": str(cfg.resolution),
-            contract.META_PREFIX + "channels": str(cfg.channels),
-            contract.META_PREFIX + "architecture": cfg.arch,
-            contract.META_PREFIX + "dataset": dataset,
-            contract.META_PREFIX + "step": str(state["step"]),
-            contract.META_PREFIX + "images_seen": str(state["images_seen"]),
-            contract.META_PREFIX + "exporter": used,
-        })
-        m.producer_name = "ganplug"
-        try:
-            onnx.checker.check_model(m, full_check=True)
-        except Exception as e:
-            raise ExportError(f"the exported graph fails onnx.checker: {str(e).splitlines()[0][:300]}") from None
-        staged = Path(tmpdir) / "model.onnx"
-        onnx.save(m, str(staged))
+        staged = _finish(m, {**meta, "exporter": used, "precision": "fp32"}, Path(tmpdir) / "model.onnx")
+        max_diff, mean_diff = _parity(staged, z, want, "fp32", MAX_LEVELS, MAX_MEAN_LEVELS)
+        half = None
+        if config.half:
+            from onnxconverter_common import float16
 
-        engine = Engine(str(staged), EngineConfig(device="cpu"))
-        z = z_batch(list(PARITY_SEEDS), cfg.z_dim)
-        got = engine.run(z)
-        with torch.no_grad():
-            want = model(torch.from_numpy(z)).numpy()
-        diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
-        max_diff, mean_diff = int(diff.max()), float(diff.mean())
-        print(f"parity on {len(PARITY_SEEDS)} seeds: max {max_diff} level(s), mean {mean_diff:.4f} (allowed max {MAX_LEVELS}, mean {MAX_MEAN_LEVELS})")
-        if max_diff > MAX_LEVELS or mean_diff > MAX_MEAN_LEVELS:
-            raise ExportError(f"ONNX output differs from PyTorch by up to {max_diff} levels (mean {mean_diff:.4f}); nothing written")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # it warns for every weight it rounds to fp16's range
+                h = float16.convert_float_to_float16(m, keep_io_types=True)
+            staged_half = _finish(h, {**meta, "exporter": used, "precision": "fp16"}, Path(tmpdir) / "model-fp16.onnx")
+            _parity(staged_half, z, want, "fp16", HALF_MAX_LEVELS, HALF_MAX_MEAN_LEVELS)
+            half = out.with_name(out.stem + ".fp16" + out.suffix)
+            os.replace(staged_half, half)
         os.replace(staged, out)
-    return ExportReport(out, used, max_diff, mean_diff, len(PARITY_SEEDS), out.stat().st_size)
+    return ExportReport(out, used, max_diff, mean_diff, len(PARITY_SEEDS), out.stat().st_size, half)
+
+
+def _finish(m, meta: dict[str, str], path: Path) -> Path:
+    """Stamp contract metadata, run onnx.checker, save."""
+    import onnx
+
+    del m.metadata_props[:]
+    onnx.helper.set_model_props(m, {contract.META_PREFIX + k: v for k, v in meta.items()})
+    m.producer_name = "ganplug"
+    try:
+        onnx.checker.check_model(m, full_check=True)
+    except Exception as e:
+        raise ExportError(f"the exported graph fails onnx.checker: {str(e).splitlines()[0][:300]}") from None
+    onnx.save(m, str(path))
+    return path
+
+
+def _parity(path: Path, z: np.ndarray, want: np.ndarray, label: str, max_levels: int, max_mean: float) -> tuple[int, float]:
+    """Load ``path`` in onnxruntime (CPU; this also checks the contract) and compare with PyTorch's frames."""
+    from .runtime.engine import Engine, EngineConfig
+
+    quiet = logging.getLogger("ganplug.engine")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # no "fp16 on the CPU" notice for our own check
+    try:
+        got = Engine(str(path), EngineConfig(device="cpu", cache_dir=None)).run(z)
+    finally:
+        quiet.setLevel(level)
+    diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
+    max_diff, mean_diff = int(diff.max()), float(diff.mean())
+    print(f"{label} parity on {len(z)} seeds: max {max_diff} level(s), mean {mean_diff:.4f} "
+          f"(allowed max {max_levels}, mean {max_mean})", flush=True)
+    if max_diff > max_levels or mean_diff > max_mean:
+        raise ExportError(f"{label} ONNX output differs from PyTorch by up to {max_diff} levels (mean {mean_diff:.4f}); nothing written")
+    return max_diff, mean_diff

@@ -8,12 +8,15 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Optimised-graph caches of test models go to a throwaway folder, not the user's cache.
+os.environ["GANPLUG_CACHE"] = tempfile.mkdtemp(prefix="ganplug-test-cache-")
 NODE_DIR = ROOT / "tests" / "node"
 
 

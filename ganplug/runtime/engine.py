@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -10,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import contract
-from ..errors import ConfigError, ModelFileError
+from ..errors import ConfigError, ContractError, ModelFileError
+from .foreign import ForeignAdapter, ForeignSpec
 
 log = logging.getLogger("ganplug.engine")
 
@@ -25,11 +27,43 @@ class EngineConfig:
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # intra-op threads; 0 = all cores but one, leaving room for the sender
     spinning: bool = False  # onnxruntime's spin-waiting threads steal time from the OSC sender
-    optimized_cache: str | None = None  # where to keep the optimised graph; None = no cache
+    cache_dir: str | None = "auto"  # optimised graphs kept here for a faster next start; auto = ~/.cache/ganplug/ort; None = off
+    io_binding: bool | None = None  # preallocated input/output buffers; None = on for CUDA only
+    foreign: ForeignSpec | None = None  # read a model made elsewhere instead of a contract model
 
 
 def _default_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
+
+
+def _session_options(config: EngineConfig):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = config.threads or _default_threads()
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.spinning else "0")
+    opts.log_severity_level = 3
+    return opts
+
+
+def _cache_path(model: Path, cache_dir: str | None) -> Path | None:
+    """Where the optimised graph of ``model`` lives: keyed by the file (path, size, time) and onnxruntime's version."""
+    if cache_dir is None:
+        return None
+    import onnxruntime as ort
+
+    if cache_dir == "auto":
+        cache_dir = os.environ.get("GANPLUG_CACHE") or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ganplug")
+        cache_dir = str(Path(cache_dir) / "ort")
+    try:
+        st = model.stat()
+        key = hashlib.sha256(f"{model.resolve()}|{st.st_size}|{st.st_mtime_ns}|{ort.__version__}".encode()).hexdigest()[:20]
+        folder = Path(cache_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # no cache is no problem: the model just starts a little slower
+    return folder / f"{model.stem}-{key}.onnx"
 
 
 class Engine:
@@ -43,33 +77,60 @@ class Engine:
         path = Path(model_path)
         if not path.is_file():
             raise ModelFileError(f"{path}: no such model file")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = config.threads or _default_threads()
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.spinning else "0")
-        opts.log_severity_level = 3
-        if config.optimized_cache:
-            opts.optimized_model_filepath = config.optimized_cache
+        opts = _session_options(config)
 
         available = ort.get_available_providers()
         want_cuda = config.device in ("auto", "cuda") and "CUDAExecutionProvider" in available
         if config.device == "cuda" and not want_cuda:
             log.warning("CUDA asked for but onnxruntime has no CUDA provider here; using the CPU")
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if want_cuda else ["CPUExecutionProvider"]
-        try:
-            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-        except Exception as e:  # onnxruntime raises its own exception types for unreadable files
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ModelFileError(f"{path}: not a loadable ONNX model ({first[:200]})") from None
+        cached = _cache_path(path, config.cache_dir) if not want_cuda else None
+        self.session = None
+        self.cached_start = False  # True when the optimised graph came from the cache
+        if cached is not None and cached.is_file():
+            # A graph onnxruntime already optimised on this machine: skip optimising it again.
+            fast = _session_options(config)
+            fast.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            try:
+                self.session = ort.InferenceSession(str(cached), sess_options=fast, providers=providers)
+                self.cached_start = True
+            except Exception:
+                cached.unlink(missing_ok=True)
+        if self.session is None:
+            tmp = None
+            if cached is not None:
+                tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+                opts.optimized_model_filepath = str(tmp)
+            try:
+                self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+            except Exception as e:  # onnxruntime raises its own exception types for unreadable files
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ModelFileError(f"{path}: not a loadable ONNX model ({first[:200]})") from None
+            finally:
+                if tmp is not None and tmp.exists():
+                    os.replace(tmp, cached)
         used = self.session.get_providers()
         if want_cuda and "CUDAExecutionProvider" not in used:
             log.warning("CUDA provider failed to start; using the CPU")
         self.provider = "cuda" if "CUDAExecutionProvider" in used else "cpu"
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.info = contract.check_model(str(path), self.session.get_inputs(), self.session.get_outputs(), meta)
+        self.foreign = ForeignAdapter(self.session, str(path), config.foreign) if config.foreign else None
+        if self.foreign is not None:
+            self.info = self.foreign.info
+        else:
+            meta = self.session.get_modelmeta().custom_metadata_map
+            try:
+                self.info = contract.check_model(str(path), self.session.get_inputs(), self.session.get_outputs(), meta)
+            except ContractError as e:
+                if contract.META_PREFIX + "contract" in meta:
+                    raise
+                raise ContractError(f"{e} (for a model made elsewhere, describe it with --output-range, --input-name, --z-dim)") from None
+        if self.provider == "cpu" and self.info.metadata.get(contract.META_PREFIX + "precision") == "fp16":
+            log.warning("%s is an fp16 model, meant for GPUs: on the CPU it is no faster than its fp32 export "
+                        "(export without --half for CPU serving)", path.name)
+        self.io_binding = self.foreign is None and (self.provider == "cuda" if config.io_binding is None else config.io_binding)
+        self._bound: dict[int, tuple] = {}  # batch size -> (binding, z buffer, truncation buffer, output buffer)
 
-    def run(self, z: np.ndarray, truncation: float = 1.0) -> np.ndarray:
-        """Frames for a batch of latents. Without a truncation input, ψ scales z."""
+    def _feed(self, z: np.ndarray, truncation: float) -> dict[str, np.ndarray]:
         z = np.ascontiguousarray(z, dtype=np.float32)
         if z.ndim == 1:
             z = z[None]
@@ -78,7 +139,41 @@ class Engine:
             feed[contract.INPUT_TRUNCATION] = np.asarray(truncation, np.float32)
         elif truncation != 1.0:
             feed[contract.INPUT_Z] = z * np.float32(truncation)
+        return feed
+
+    def run(self, z: np.ndarray, truncation: float = 1.0) -> np.ndarray:
+        """Frames for a batch of latents. Without a truncation input, ψ scales z."""
+        feed = self._feed(z, truncation)
+        if self.foreign is not None:
+            return self.foreign.run(feed[contract.INPUT_Z])
+        if self.io_binding:
+            return self._run_bound(feed)
         return self.session.run([contract.OUTPUT_IMAGE], feed)[0]
+
+    def _run_bound(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """Run on buffers allocated once per batch size (on the GPU for CUDA), updated in place."""
+        import onnxruntime as ort
+
+        z = feed[contract.INPUT_Z]
+        n = z.shape[0]
+        device = "cuda" if self.provider == "cuda" else "cpu"
+        slot = self._bound.get(n)
+        if slot is None:
+            binding = self.session.io_binding()
+            # Copies: on the CPU an OrtValue shares memory with its array, which must not be the caller's.
+            values = {k: ort.OrtValue.ortvalue_from_numpy(v.copy(), device, 0) for k, v in feed.items()}
+            for k, v in values.items():
+                binding.bind_ortvalue_input(k, v)
+            out = ort.OrtValue.ortvalue_from_shape_and_type((n, *self.info.frame_shape), np.uint8, device, 0)
+            binding.bind_ortvalue_output(contract.OUTPUT_IMAGE, out)
+            slot = self._bound[n] = (binding, values, out)
+        else:
+            for k, v in feed.items():
+                slot[1][k].update_inplace(v)
+        self.session.run_with_iobinding(slot[0])
+        frames = slot[2].numpy()
+        # On the CPU this is a view of the reused buffer: hand out a copy the caller can keep.
+        return frames.copy() if device == "cpu" else frames
 
     def warm_up(self, runs: int = 2) -> None:
         """Run a few frames so the first real frame does not pay for allocation."""

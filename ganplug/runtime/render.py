@@ -31,6 +31,7 @@ class RenderConfig:
     speed: float = _D["speed"]
     truncation: float = _D["truncation"]
     start: float = 0.0  # walk time of the first frame (``/ganplug/state`` reports the live one)
+    batch: int = 1  # walk steps per engine run; larger batches can raise throughput
     progress: bool = True
 
     def frame_count(self) -> int:
@@ -45,13 +46,20 @@ def frames(engine: Engine, config: RenderConfig):
     """Yield (index, uint8 [H, W, C]) for each frame of the walk."""
     if not config.fps > 0:
         raise ConfigError("--fps must be positive for rendering")
+    if config.batch < 1:
+        raise ConfigError("--batch must be at least 1")
     walker = Walker(engine.info.z_dim, config.walk, speed=config.speed, blend=0.0)
     walker.time = config.start
     period = 1.0 / config.fps
-    for k in range(config.frame_count()):
-        if k:
-            walker.advance(period)
-        yield k, engine.run(walker.latent()[None], config.truncation)[0]
+    n = config.frame_count()
+    for first in range(0, n, config.batch):
+        zs = []
+        for k in range(first, min(first + config.batch, n)):
+            if k:
+                walker.advance(period)
+            zs.append(walker.latent())
+        for i, px in enumerate(engine.run(np.stack(zs), config.truncation)):
+            yield first + i, px
 
 
 def render(engine: Engine, config: RenderConfig) -> tuple[Path, int]:

@@ -40,6 +40,7 @@ from .walk import Walker, WalkParams
 log = logging.getLogger("ganplug.serve")
 
 MAX_DESTINATIONS = 16
+LEAD_FACTOR, LEAD_MARGIN = 1.25, 0.001  # compute a frame this long before its deadline
 PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -358,8 +359,9 @@ class Server:
                     now = clock()
                     if deadline < now:  # the engine cannot keep up: restart the clock, do not burst
                         deadline = now
-                    # Start as late as possible so control changes show up with the least delay.
-                    wake = deadline - (1.5 * self.engine_time + 0.002)
+                    # Start as late as possible so control changes show up with the least delay,
+                    # with a small margin for an engine run slower than its average.
+                    wake = deadline - (LEAD_FACTOR * self.engine_time + LEAD_MARGIN)
                     if wake > now:
                         self._stop.wait(wake - now)
                 for ev in self.listener.drain():
