@@ -30,10 +30,10 @@ from ganplug.runtime.engine import Engine, EngineConfig  # noqa: E402
 from ganplug.seeds import z_from_seed  # noqa: E402
 
 
-def pacing(path, seconds: float, fps: float) -> None:
+def pacing(path, seconds: float, fps: float, extra: list[str]) -> None:
     rx = FrameReceiver("127.0.0.1", 0)
     arrivals: list[tuple[int, float]] = []
-    with server(path, "--send", f"127.0.0.1:{rx.address[1]}", "--fps", str(fps)):
+    with server(path, "--send", f"127.0.0.1:{rx.address[1]}", "--fps", str(fps), *extra):
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             for f in rx.poll(0.05):
@@ -48,7 +48,7 @@ def pacing(path, seconds: float, fps: float) -> None:
           f"p99 {np.percentile(dev, 99):.3f} ms, max {dev.max():.3f} ms", flush=True)
 
 
-def latency(path, trials: int, fps: float) -> None:
+def latency(path, trials: int, fps: float, extra: list[str]) -> None:
     engine = Engine(path, EngineConfig(device="cpu", threads=1))
     seeds = list(range(100, 100 + trials))
     want = {s: engine.run(z_from_seed(s, engine.info.z_dim)[None])[0].tobytes() for s in seeds}
@@ -56,7 +56,7 @@ def latency(path, trials: int, fps: float) -> None:
     rx = FrameReceiver("127.0.0.1", 0)
     ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     lat = []
-    with server(path, "--send", f"127.0.0.1:{rx.address[1]}", "--fps", str(fps), "--walk", "hold", "--blend", "0") as (_, port):
+    with server(path, "--send", f"127.0.0.1:{rx.address[1]}", "--fps", str(fps), "--walk", "hold", "--blend", "0", *extra) as (_, port):
         list(rx.frames(count=10, seconds=10))
         rng = random.Random(0)
         for s in seeds:
@@ -86,10 +86,13 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=100)
     p.add_argument("--fps", type=float, default=60.0)
     p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--threads", type=int, default=0, help="onnxruntime threads for the server (default: its own default)")
     a = p.parse_args()
     _, path = dcgan_model(a.resolution)
-    pacing(path, a.seconds, a.fps)
-    latency(path, a.trials, a.fps)
+    extra = ["--threads", str(a.threads)] if a.threads else []
+    print(f"server threads: {a.threads or 'default'}")
+    pacing(path, a.seconds, a.fps, extra)
+    latency(path, a.trials, a.fps, extra)
 
 
 if __name__ == "__main__":

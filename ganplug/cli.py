@@ -128,7 +128,7 @@ def cmd_export(a: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- serve, render, info, receive
 # These never import torch: a performer's install has only onnxruntime, python-osc and numpy.
 
-WALK_PARAMS = ("seed", "keyframes", "walk", "speed", "period", "easing", "truncation")
+WALK_PARAMS = ("seed", "keyframes", "walk", "speed", "period", "bpm", "easing", "truncation")
 
 
 def _add_param_flags(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
@@ -254,8 +254,14 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
 def _walk_params(values: dict):
     from .runtime.walk import WalkParams
 
-    fields = {"walk": "mode", "seed": "seed", "keyframes": "keyframes", "period": "period", "easing": "easing"}
-    return WalkParams(**{fields[k]: (tuple(v) if k == "keyframes" else v) for k, v in values.items() if k in fields})
+    from .osc.addresses import defaults
+    from .runtime.walk import period_seconds
+
+    fields = {"walk": "mode", "seed": "seed", "keyframes": "keyframes", "easing": "easing"}
+    kw = {fields[k]: (tuple(v) if k == "keyframes" else v) for k, v in values.items() if k in fields}
+    d = defaults()
+    kw["period"] = period_seconds(values.get("period", d["period"]), values.get("bpm", d["bpm"]))
+    return WalkParams(**kw)
 
 
 @command("render")

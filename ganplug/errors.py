@@ -28,6 +28,10 @@ class ContractError(GanplugError):
     """An ONNX file loads but breaks the ganplug model contract."""
 
 
+class EngineError(GanplugError):
+    """The model loads but keeps failing to run (out of GPU memory, a broken provider)."""
+
+
 class ExportError(GanplugError):
     """Export failed, or the exported model does not match PyTorch."""
 

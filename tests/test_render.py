@@ -57,3 +57,12 @@ def test_render_bad_arguments(tiny_model, tmp_path):
     assert_one_line_error(run_cli("render", str(tiny_model), "-o", str(tmp_path / "x"), "--walk", "sideways"), "--walk")
     r = run_cli("render", str(tiny_model), "-o", str(tmp_path / "y"), "--keyframes", "-5", "3", "--seconds", "0.1")
     assert r.returncode == 0 and "--keyframes: seeds -5 clamped to 0" in r.stderr  # clamped as over OSC
+
+
+def test_period_in_beats(tiny_model, engine, tmp_path):
+    beats = run_cli("render", str(tiny_model), "-o", str(tmp_path / "b"), "--walk", "loop", "--period", "2", "--bpm", "60", "--fps", "5")
+    secs = run_cli("render", str(tiny_model), "-o", str(tmp_path / "s"), "--walk", "loop", "--period", "2", "--fps", "5")
+    assert beats.returncode == 0 and secs.returncode == 0
+    assert "wrote 10 frames" in beats.stdout and "wrote 10 frames" in secs.stdout  # 2 beats at 60 bpm = 2 s
+    for a, b in zip(sorted((tmp_path / "b").glob("*.png")), sorted((tmp_path / "s").glob("*.png"))):
+        assert a.read_bytes() == b.read_bytes()

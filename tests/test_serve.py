@@ -260,3 +260,17 @@ def test_render_and_serve_agree_at_the_same_walk_time(engine, tmp_path):
     for f in got[-3:]:
         (_, px), = render_frames(engine, RenderConfig(output="-", walk=params, seconds=1 / fps, fps=fps, start=history[f.frame_id]))
         np.testing.assert_array_equal(f.pixels, px)
+
+
+def test_bpm_counts_period_in_beats_without_a_jump(engine, tmp_path):
+    with running_server(engine, tmp_path, fps=30.0, initial=(("walk", "loop"), ("period", 4.0))) as (server, (rx,)):
+        ctl = Controller(server)
+        collect(rx, count=3, seconds=5)
+        ctl.send("/ganplug/bpm", "f", 120.0)  # 4 beats at 120 bpm = 2 s per loop
+        assert wait_until(lambda: server.bpm == 120.0, 5)
+        assert server.walker.params.period == 2.0
+        ctl.send("/ganplug/preset/save", "s", "tempo")
+        assert wait_until((tmp_path / "presets" / "tempo.json").exists, 5)
+        ctl.close()
+    saved = json.loads((tmp_path / "presets" / "tempo.json").read_text())
+    assert saved["bpm"] == 120.0 and saved["period"] == 4.0

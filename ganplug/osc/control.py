@@ -14,7 +14,6 @@ import logging
 import queue
 import select
 import socket
-import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Callable
 from ..errors import AddressInUseError
 from .receive import _raise_rcvbuf, messages_of
 from .send import message
+from .stream import framed, read_packets
 
 log = logging.getLogger("ganplug.control")
 
@@ -137,7 +137,7 @@ class ControlListener:
     def _tcp_reply(self, conn: socket.socket) -> Callable[[bytes], None]:
         def reply(pkt: bytes) -> None:
             try:
-                conn.send(struct.pack(">i", len(pkt)) + pkt, socket.MSG_DONTWAIT)
+                conn.send(framed(pkt), socket.MSG_DONTWAIT)
             except OSError:
                 pass
         return reply
@@ -203,26 +203,14 @@ class ControlListener:
     def _read_tcp(self, conn: socket.socket) -> None:
         source, buf = self._clients[conn]
         try:
-            data = conn.recv(1 << 16)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
+            packets = read_packets(conn, buf, MAX_TCP_PACKET)
+        except ValueError as e:
+            self.malformed += 1
+            self.warn("tcp-frame", f"{source}: {e}; closing")
+            packets = None
+        if packets is None:
             conn.close()
             del self._clients[conn]
             return
-        buf += data
-        while len(buf) >= 4:
-            (n,) = struct.unpack_from(">i", buf)
-            if not 0 < n <= MAX_TCP_PACKET:
-                self.malformed += 1
-                self.warn("tcp-frame", f"{source}: bad packet length {n}; closing")
-                conn.close()
-                del self._clients[conn]
-                return
-            if len(buf) < 4 + n:
-                return
-            pkt = bytes(buf[4:4 + n])
-            del buf[:4 + n]
+        for pkt in packets:
             self._packet(pkt, source, self._tcp_reply(conn))

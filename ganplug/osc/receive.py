@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import select
 import socket
-import struct
 import time
 from typing import Callable, Iterator
 
@@ -18,6 +17,7 @@ from pythonosc.osc_packet import OscPacket
 
 from ..errors import AddressInUseError
 from .frames import FRAME_ADDRESS, Frame, FrameAssembler
+from .stream import read_packets
 
 log = logging.getLogger("ganplug.receive")
 
@@ -128,26 +128,15 @@ class FrameReceiver:
                 self._tcp_clients[conn] = bytearray()
                 continue
             try:
-                data = s.recv(1 << 20)
-            except OSError:
-                data = b""
-            if not data:
+                packets = read_packets(s, self._tcp_clients[s], MAX_TCP_PACKET, 1 << 20)
+            except ValueError:
+                self.malformed += 1
+                packets = None
+            if packets is None:
                 s.close()
                 del self._tcp_clients[s]
                 continue
-            buf = self._tcp_clients[s]
-            buf += data
-            while len(buf) >= 4:
-                (n,) = struct.unpack_from(">i", buf)
-                if n <= 0 or n > MAX_TCP_PACKET:
-                    self.malformed += 1
-                    s.close()
-                    del self._tcp_clients[s]
-                    break
-                if len(buf) < 4 + n:
-                    break
-                out.append(bytes(buf[4:4 + n]))
-                del buf[:4 + n]
+            out += packets
         return out
 
     def poll(self, timeout: float = 0.1) -> list[Frame]:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-import struct
 import time
 from typing import Iterable
 
 from pythonosc.osc_message_builder import OscMessageBuilder
+
+from .stream import framed
 
 log = logging.getLogger("ganplug.send")
 
@@ -175,8 +176,7 @@ class TcpDestination:
             self.flush()
             return False
         for p in packets:
-            self.buf += struct.pack(">i", len(p))
-            self.buf += p
+            self.buf += framed(p)
         self.sent_packets += len(packets)
         self.flush()
         return True

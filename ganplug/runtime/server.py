@@ -29,18 +29,19 @@ from typing import Any
 import numpy as np
 
 from ..addr import host_port, networks, numeric_host
-from ..errors import ConfigError
+from ..errors import ConfigError, EngineError
 from ..osc import addresses as A
 from ..osc.control import ControlListener, Event, RateLimitedLog
 from ..osc.frames import DEFAULT_MAX_DATAGRAM, FRAME_ID_MODULO, HEADER_BYTES, encode_frame, max_payload
 from ..osc.send import OnceLog, UdpDestination, make_destination, message
 from .engine import Engine
-from .walk import Walker, WalkParams
+from .walk import Walker, WalkParams, period_seconds
 
 log = logging.getLogger("ganplug.serve")
 
 MAX_DESTINATIONS = 16
 LEAD_FACTOR, LEAD_MARGIN = 1.25, 0.001  # compute a frame this long before its deadline
+MAX_ENGINE_FAILURES = 100  # consecutive failed runs before giving up
 PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -103,8 +104,9 @@ class Server:
             spec = A.PARAMS[name]
             values, _ = A.check(spec, value if isinstance(value, tuple) else (value,))
             state[name] = values if spec.variadic else values[0]
+        self.period, self.bpm = float(state["period"]), float(state["bpm"])
         params = WalkParams(mode=state["walk"], seed=state["seed"], keyframes=tuple(state["keyframes"]),
-                            period=state["period"], easing=state["easing"])
+                            period=period_seconds(self.period, self.bpm), easing=state["easing"])
         self.walker = Walker(self.info.z_dim, params, speed=state["speed"], blend=state["blend"], paused=bool(state["pause"]))
         self.truncation = float(state["truncation"])
         self.fps = float(state["fps"])
@@ -133,7 +135,7 @@ class Server:
     def performance_state(self) -> dict[str, Any]:
         """The state a preset captures, keyed by the address table's parameter names."""
         p, w = self.walker.params, self.walker
-        state = {"seed": p.seed, "keyframes": list(p.keyframes), "walk": p.mode, "speed": w.speed, "period": p.period,
+        state = {"seed": p.seed, "keyframes": list(p.keyframes), "walk": p.mode, "speed": w.speed, "period": self.period, "bpm": self.bpm,
                  "easing": p.easing, "blend": w.blend, "truncation": self.truncation, "pause": int(w.paused), "fps": self.fps}
         if p.latent is not None:
             state["latent"] = list(p.latent)
@@ -155,8 +157,9 @@ class Server:
             w.set(mode=v, latent=None)
         elif name == "speed":
             w.speed = v
-        elif name == "period":
-            w.set_period(v)
+        elif name in ("period", "bpm"):
+            setattr(self, name, v)
+            w.set_period(period_seconds(self.period, self.bpm))
         elif name == "easing":
             w.set(easing=v)
         elif name == "blend":
@@ -184,6 +187,10 @@ class Server:
             text = str(e)
             self.warn(text[:40], f"{ev.source}: {text}")
             ev.reply(message("/ganplug/error", "s", text))
+        except Exception as e:  # a bug must not stop the show: report it and keep streaming
+            log.debug("handling %s failed", ev.address, exc_info=True)
+            self.warn("internal:" + type(e).__name__, f"{ev.source}: {ev.address[:60]} failed: {type(e).__name__}: {e}")
+            ev.reply(message("/ganplug/error", "s", f"{ev.address[:60]}: internal error ({type(e).__name__})"))
 
     def _on_z(self, values: tuple, index: int | None, ev: Event) -> None:
         if len(values) != self.info.z_dim:
@@ -254,7 +261,7 @@ class Server:
         except (OSError, ValueError) as e:
             raise A.BadMessage(f"preset {values[0]!r} is unreadable: {e}") from None
         # Order matters: timing first, then what the walk shows, so the change blends.
-        for name in ("blend", "speed", "fps", "truncation", "easing", "period", "pause", "walk", "keyframes", "seed"):
+        for name in ("blend", "speed", "fps", "truncation", "easing", "bpm", "period", "pause", "walk", "keyframes", "seed"):
             if name in data:
                 raw = data[name]
                 spec = A.PARAMS[name]
@@ -306,30 +313,38 @@ class Server:
     def _send_loop(self) -> None:
         dests = list(self.destinations)
         while not self._stop.is_set():
-            items, frame = self.outbox.take(0.05)
-            for item in items:
-                if item[0] == "add":
-                    dests.append(item[1])
-                elif item[0] == "remove":
-                    if item[1] in dests:
-                        dests.remove(item[1])
-                    item[1].close()
-                elif item[0] == "msg":
-                    for d in dests:
-                        d.send([item[1]])
-            if frame is not None:
-                encoded: dict[str, list[bytes]] = {}
-                for d in dests:
-                    if d.transport not in encoded:
-                        # TCP has no datagram limit: one message per frame (chunk count 1).
-                        limit = self.config.max_datagram if d.transport == "udp" else frame[1].nbytes + HEADER_BYTES + 4
-                        encoded[d.transport] = encode_frame(frame[0], frame[1], limit)
-                    d.send(encoded[d.transport])
-            for d in dests:
-                if d.transport == "tcp":
-                    d.flush()
+            try:
+                self._send_once(dests)
+            except Exception as e:  # never let the sender die: the next frame may go through
+                log.debug("sender", exc_info=True)
+                self.warn("sender:" + type(e).__name__, f"sender: {type(e).__name__}: {e}")
         for d in dests:
             d.close()
+
+    def _send_once(self, dests: list) -> None:
+        """Hand queued messages and the newest frame to every destination."""
+        items, frame = self.outbox.take(0.05)
+        for item in items:
+            if item[0] == "add":
+                dests.append(item[1])
+            elif item[0] == "remove":
+                if item[1] in dests:
+                    dests.remove(item[1])
+                item[1].close()
+            elif item[0] == "msg":
+                for d in dests:
+                    d.send([item[1]])
+        if frame is not None:
+            encoded: dict[str, list[bytes]] = {}
+            for d in dests:
+                if d.transport not in encoded:
+                    # TCP has no datagram limit: one message per frame (chunk count 1).
+                    limit = self.config.max_datagram if d.transport == "udp" else frame[1].nbytes + HEADER_BYTES + 4
+                    encoded[d.transport] = encode_frame(frame[0], frame[1], limit)
+                d.send(encoded[d.transport])
+        for d in dests:
+            if d.transport == "tcp":
+                d.flush()
 
     # ------------------------------------------------------------------ render loop
 
@@ -351,6 +366,7 @@ class Server:
         next_state = start
         next_status = start + self.config.status_every if self.config.status_every > 0 else float("inf")
         end = start + self.config.seconds if self.config.seconds is not None else float("inf")
+        failures = 0
         try:
             while not self._stop.is_set():
                 period = 1.0 / self.fps if self.fps > 0 else 0.0
@@ -366,9 +382,18 @@ class Server:
                         self._stop.wait(wake - now)
                 for ev in self.listener.drain():
                     self.handle(ev)
-                t0 = time.perf_counter()
                 walk_time = self.walker.time
-                pixels = self.engine.run(self.walker.latent()[None], self.truncation)[0]
+                t0 = time.perf_counter()
+                try:
+                    pixels = self.engine.run(self.walker.latent()[None], self.truncation)[0]
+                    failures = 0
+                except Exception as e:  # a passing failure costs a frame, not the show
+                    failures += 1
+                    self.warn("engine", f"engine run failed: {type(e).__name__}: {str(e)[:200]}")
+                    if failures >= MAX_ENGINE_FAILURES:
+                        raise EngineError(f"the model failed {failures} times in a row: {type(e).__name__}: {str(e)[:200]}") from None
+                    self._stop.wait(period or 0.01)
+                    continue
                 dt_engine = time.perf_counter() - t0
                 self.engine_time = dt_engine if self.engine_time == 0 else 0.9 * self.engine_time + 0.1 * dt_engine
                 if period:

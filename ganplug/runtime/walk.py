@@ -66,6 +66,11 @@ def _basis(kind: str, seed: int, z_dim: int, n: int) -> np.ndarray:
     return b
 
 
+def period_seconds(period: float, bpm: float) -> float:
+    """A period given in beats (bpm > 0) or seconds (bpm = 0), in seconds of walk time."""
+    return period * 60.0 / bpm if bpm > 0 else period
+
+
 def ease(x: float, easing: str) -> float:
     if easing == "smooth":
         return x * x * (3.0 - 2.0 * x)
