@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -271,6 +272,8 @@ def cmd_render(a: argparse.Namespace) -> int:
     values = _param_values(a, WALK_PARAMS)
     if a.seconds is not None and a.seconds <= 0:
         raise ConfigError("--seconds must be positive")
+    if not a.threads:  # offline there is no sender to leave room for
+        a.threads = os.cpu_count() or 1
     engine = _engine(a)
     extra = {k: values[k] for k in ("speed", "truncation") if k in values}
     cfg = RenderConfig(output=a.output, walk=_walk_params(values), seconds=a.seconds, fps=a.fps, start=a.start,
