@@ -210,7 +210,16 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--presets", default="presets", help="folder for presets (default ./presets)")
     p.add_argument("--state-hz", type=float, default=5.0, help="/ganplug/state messages per second (default 5)")
     p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
-    _add_param_flags(p, WALK_PARAMS + ("blend", "pause", "fps"))
+    _add_param_flags(p, WALK_PARAMS + ("sync", "blend", "pause", "fps"))
+    g = p.add_argument_group("playing it like an instrument (docs/instrument.md)")
+    g.add_argument("--audio", metavar="FILE.wav|DEVICE", help="audio input: a WAV file played in a loop, or a sound device (name or index)")
+    g.add_argument("--audio-map", action="append", default=[], metavar="FEATURE:ADDRESS[:LO:HI]",
+                   help="drive an address from level, bass, mid, high (scaled into LO..HI) or onset (a trigger), repeatable; "
+                        "e.g. bass:speed:0.5:3, onset:next")
+    g.add_argument("--no-audio-out", action="store_true", help="do not send /ganplug/audio/... to the destinations")
+    g.add_argument("--link", action="store_true", help="join an Ableton Link session for tempo and beat (turns on sync)")
+    g.add_argument("--midi", metavar="PORT|virtual:NAME", help="MIDI input port (or a new virtual port)")
+    g.add_argument("--midi-map", metavar="FILE.json", help="MIDI bindings; /ganplug/midi/learn adds to it")
     _add_engine_flags(p)
 
 
@@ -220,11 +229,15 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
     if a.state_hz <= 0:
         raise ConfigError("--state-hz must be positive")
+    from .instrument.live import InstrumentConfig
+
     engine = _engine(a)
+    instrument = InstrumentConfig(audio=a.audio, audio_map=tuple(a.audio_map), audio_out=not a.no_audio_out, link=a.link,
+                                  midi=a.midi, midi_map=a.midi_map)
     cfg = ServeConfig(sends=tuple(a.send or ("127.0.0.1:9001",)), listen=a.listen, tcp_control=not a.no_tcp_control,
                       allow=tuple(a.allow), max_datagram=a.max_datagram, snapshots=a.snapshots, presets=a.presets,
-                      state_hz=a.state_hz, seconds=a.seconds,
-                      initial=tuple(_param_values(a, WALK_PARAMS + ("blend", "pause", "fps")).items()))
+                      state_hz=a.state_hz, seconds=a.seconds, instrument=instrument,
+                      initial=tuple(_param_values(a, WALK_PARAMS + ("sync", "blend", "pause", "fps")).items()))
     server = Server(engine, cfg)
     info = engine.info
     host, port = server.listener.address
@@ -247,6 +260,9 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
     p.add_argument("--start", type=float, default=0.0, help="walk time of the first frame, in seconds (default 0)")
     p.add_argument("--batch", type=int, default=1, help="frames per engine run (default 1; larger helps where `ganplug bench` shows it)")
+    p.add_argument("--direction", type=int, metavar="N", help="move along semantic direction N of the model (see ganplug info)")
+    p.add_argument("--amount", type=float, default=3.0, help="how far along --direction, in standard deviations (default 3)")
+    p.add_argument("--sweep", action="store_true", help="with --direction: sweep from -amount to +amount and back over the clip")
     _add_param_flags(p, WALK_PARAMS)
     p.add_argument("--no-progress", action="store_true")
     _add_engine_flags(p)
@@ -276,8 +292,10 @@ def cmd_render(a: argparse.Namespace) -> int:
         a.threads = os.cpu_count() or 1
     engine = _engine(a)
     extra = {k: values[k] for k in ("speed", "truncation") if k in values}
+    if a.sweep and a.direction is None:
+        raise ConfigError("--sweep needs --direction N")
     cfg = RenderConfig(output=a.output, walk=_walk_params(values), seconds=a.seconds, fps=a.fps, start=a.start,
-                       batch=a.batch, progress=not a.no_progress, **extra)
+                       batch=a.batch, direction=a.direction, amount=a.amount, sweep=a.sweep, progress=not a.no_progress, **extra)
     out, n = render(engine, cfg)
     print(f"wrote {n} frames to {out}")
     return 0
@@ -291,6 +309,8 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 
 @command("info")
 def cmd_info(a: argparse.Namespace) -> int:
+    from . import contract
+
     engine = _engine(a)
     info = engine.info
     print(f"model      {info.path} ({Path(info.path).stat().st_size / 1e6:.2f} MB)")
@@ -300,7 +320,10 @@ def cmd_info(a: argparse.Namespace) -> int:
     for o in engine.session.get_outputs():
         print(f"output     {o.name} {o.type} {o.shape}")
     for k, v in sorted(info.metadata.items()):
-        print(f"metadata   {k} = {v}")
+        print(f"metadata   {k} = {v if len(v) <= 100 else f'<{len(v)} characters>'}")
+    d = contract.directions(info)
+    if d is not None:
+        print(f"directions {len(d)} in z (/ganplug/direction/0..{len(d) - 1})")
     print(f"provider   {engine.provider}")
     return 0
 

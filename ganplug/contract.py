@@ -6,8 +6,11 @@ side can validate a file without the ``onnx`` package or torch.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 from .errors import ContractError
 
@@ -17,6 +20,8 @@ INPUT_TRUNCATION = "truncation"
 OUTPUT_IMAGE = "image"
 META_PREFIX = "ganplug."
 REQUIRED_META = ("contract", "z_dim", "resolution", "channels", "architecture", "dataset")
+# Optional: semantic directions in z space, float32 [K, z_dim] row-major, base64; shape as "K,z_dim".
+META_DIRECTIONS, META_DIRECTIONS_SHAPE = META_PREFIX + "directions", META_PREFIX + "directions_shape"
 
 
 @dataclass(frozen=True)
@@ -120,3 +125,24 @@ def check_model(path: str, inputs: Sequence[Any], outputs: Sequence[Any], meta: 
         has_truncation=has_trunc,
         metadata=dict(meta),
     )
+
+
+def encode_directions(directions: np.ndarray) -> dict[str, str]:
+    """Metadata entries that carry ``directions`` ([K, z_dim]) inside a model file."""
+    d = np.ascontiguousarray(directions, dtype="<f4")
+    return {META_DIRECTIONS: base64.b64encode(d.tobytes()).decode("ascii"), META_DIRECTIONS_SHAPE: f"{d.shape[0]},{d.shape[1]}"}
+
+
+def directions(info: ModelInfo) -> np.ndarray | None:
+    """The model's semantic directions in z space, [K, z_dim] float64, or None if it carries none.
+
+    Malformed entries are ignored (the model still plays, without directions)."""
+    raw, shape = info.metadata.get(META_DIRECTIONS), info.metadata.get(META_DIRECTIONS_SHAPE)
+    if not raw or not shape:
+        return None
+    try:
+        k, d = (int(x) for x in shape.split(","))
+        arr = np.frombuffer(base64.b64decode(raw, validate=True), "<f4").reshape(k, d)
+    except (ValueError, TypeError):
+        return None
+    return arr.astype(np.float64) if d == info.z_dim and k > 0 else None

@@ -115,6 +115,10 @@ def export(config: ExportConfig) -> ExportReport:
         "channels": str(cfg.channels), "architecture": cfg.arch, "dataset": dataset, "step": str(state["step"]),
         "images_seen": str(state["images_seen"]), "parameters": str(sum(p.numel() for p in g.parameters())),
     }
+    if hasattr(g, "features"):
+        from .train.directions import principal_directions
+
+        meta.update({k[len(contract.META_PREFIX):]: v for k, v in contract.encode_directions(principal_directions(g, cfg.z_dim)).items()})
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".ganplug-export-") as tmpdir:
         raw = Path(tmpdir) / "raw.onnx"
         used = _export_graph(model, cfg.z_dim, raw, config.opset, config.exporter)

@@ -54,6 +54,7 @@ def test_every_address_in_the_table_is_handled(engine, tmp_path):
     for spec in A.INBOUND.values():
         if spec.kind == "command":
             assert callable(getattr(Server, "_on_" + spec.name, None)), spec.address
+        assert spec.indexed == spec.address.endswith("/N"), spec.address
 
 
 @pytest.mark.parametrize("address, types, args, needle", [

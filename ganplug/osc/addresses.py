@@ -65,6 +65,7 @@ ADDRESSES: tuple[Spec, ...] = (
     Spec(f"{PREFIX}/speed", (Arg("speed", "f", -10.0, 10.0),), "walk-time seconds per second; negative walks backwards", "param", 1.0),
     Spec(f"{PREFIX}/period", (Arg("length", "f", 0.1, 600.0),), "length of one walk step — slerp: keyframe to keyframe; loop, noise: one loop; random: one turn — in seconds, or in beats when bpm > 0", "param", 4.0),
     Spec(f"{PREFIX}/bpm", (Arg("bpm", "f", 0.0, 400.0),), "tempo; > 0 counts period in beats, 0 in seconds", "param", 0.0),
+    Spec(f"{PREFIX}/sync", (Arg("on", "i", 0, 1),), "1 locks the walk's phase to the beat clock: keyframes and loops land on beats (needs bpm > 0 or --link)", "param", 0),
     Spec(f"{PREFIX}/easing", (Arg("easing", "s", choices=EASINGS),), "how slerp moves between keyframes", "param", "smooth"),
     Spec(f"{PREFIX}/blend", (Arg("seconds", "f", 0.0, 60.0),), "cross-fade time for seed and walk changes; 0 = cut", "param", 1.0),
     Spec(f"{PREFIX}/truncation", (Arg("psi", "f", 0.0, 2.0),), "truncation ψ: 1 = none, smaller = closer to the average image", "param", 1.0),
@@ -73,6 +74,10 @@ ADDRESSES: tuple[Spec, ...] = (
     # --- commands
     Spec(f"{PREFIX}/z", (Arg("values", "f", -10.0, 10.0),), "set the latent directly (z_dim floats); held until the next seed or walk", variadic=True, max_items=4096),
     Spec(f"{PREFIX}/z/N", (Arg("value", "f", -10.0, 10.0),), "set component N of the latent, starting from the current one", indexed=True),
+    Spec(f"{PREFIX}/direction/N", (Arg("amount", "f", -10.0, 10.0),), "move along semantic direction N of the model (0 = principal), in standard deviations", indexed=True),
+    Spec(f"{PREFIX}/next", (), "jump to the next keyframe (hold: next seed; loop, noise, random: a quarter period on), blended"),
+    Spec(f"{PREFIX}/beat", (), "tap tempo: taps set bpm and put the beat on the tap"),
+    Spec(f"{PREFIX}/midi/learn", (Arg("address", "s"),), "bind the MIDI control moved last to ADDRESS (saved to the --midi-map file)"),
     Spec(f"{PREFIX}/snapshot", (), "save the current frame as PNG in the snapshot folder (arguments ignored)"),
     Spec(f"{PREFIX}/ping", (Arg("token", "i", -2**31, 2**31 - 1),), "answered by /ganplug/pong with the same token, to the sender"),
     Spec(f"{PREFIX}/preset/save", (Arg("name", "s"),), "save the performance state as NAME.json in the preset folder"),
@@ -90,6 +95,11 @@ ADDRESSES: tuple[Spec, ...] = (
     Spec(f"{PREFIX}/error", (Arg("message", "s"),), "why a message was rejected or clamped, to its sender", "out"),
     Spec(f"{PREFIX}/pong", (Arg("token", "i"),), "answer to /ganplug/ping", "out"),
     Spec(f"{PREFIX}/latent", (Arg("values", "f"),), "the current latent, z_dim floats", "out", variadic=True),
+    Spec(f"{PREFIX}/audio/level", (Arg("level", "f", 0.0, 1.0),), "audio level of the --audio input, every frame", "out"),
+    Spec(f"{PREFIX}/audio/bass", (Arg("bass", "f", 0.0, 1.0),), "bass band (20-250 Hz) against its recent peak, every frame", "out"),
+    Spec(f"{PREFIX}/audio/mid", (Arg("mid", "f", 0.0, 1.0),), "mid band (250-4000 Hz), every frame", "out"),
+    Spec(f"{PREFIX}/audio/high", (Arg("high", "f", 0.0, 1.0),), "high band (4000 Hz up), every frame", "out"),
+    Spec(f"{PREFIX}/audio/onset", (Arg("strength", "f", 0.0, 1.0),), "an onset (a hit) was heard; sent with the first frame after it", "out"),
 )
 
 INBOUND = {s.address: s for s in ADDRESSES if s.kind != "out"}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..contract import directions
 from ..errors import ConfigError
 from ..osc.addresses import defaults
 from .engine import Engine
@@ -32,13 +33,16 @@ class RenderConfig:
     truncation: float = _D["truncation"]
     start: float = 0.0  # walk time of the first frame (``/ganplug/state`` reports the live one)
     batch: int = 1  # walk steps per engine run; larger batches can raise throughput
+    direction: int | None = None  # semantic direction to move along
+    amount: float = 3.0  # how far, in standard deviations
+    sweep: bool = False  # -amount .. +amount .. -amount over the clip, instead of a fixed offset
     progress: bool = True
 
     def frame_count(self) -> int:
         seconds = self.seconds
         if seconds is None:
             closed = self.walk.mode in ("loop", "noise") and self.walk.latent is None
-            seconds = self.walk.period / abs(self.speed) if closed and self.speed else 10.0
+            seconds = self.walk.period / abs(self.speed) if closed and self.speed else (4.0 if self.sweep else 10.0)
         return max(1, int(math.floor(seconds * self.fps + 1e-6)))
 
 
@@ -52,14 +56,31 @@ def frames(engine: Engine, config: RenderConfig):
     walker.time = config.start
     period = 1.0 / config.fps
     n = config.frame_count()
+    direction = _direction(engine, config)
     for first in range(0, n, config.batch):
         zs = []
         for k in range(first, min(first + config.batch, n)):
             if k:
                 walker.advance(period)
-            zs.append(walker.latent())
+            z = walker.latent()
+            if direction is not None:
+                # a sweep starts at -amount, reaches +amount half way and returns, so it loops
+                a = -config.amount * math.cos(2 * math.pi * k / n) if config.sweep else config.amount
+                z = (z + a * direction).astype(np.float32)
+            zs.append(z)
         for i, px in enumerate(engine.run(np.stack(zs), config.truncation)):
             yield first + i, px
+
+
+def _direction(engine: Engine, config: RenderConfig) -> np.ndarray | None:
+    if config.direction is None:
+        return None
+    d = directions(engine.info)
+    if d is None:
+        raise ConfigError(f"{engine.info.path} carries no semantic directions (export it again with ganplug export)")
+    if not 0 <= config.direction < len(d):
+        raise ConfigError(f"--direction {config.direction} is outside 0..{len(d) - 1}")
+    return d[config.direction]
 
 
 def render(engine: Engine, config: RenderConfig) -> tuple[Path, int]:

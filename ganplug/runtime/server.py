@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
 import threading
 import time
@@ -28,12 +29,14 @@ from typing import Any
 
 import numpy as np
 
+from .. import contract
 from ..addr import host_port, networks, numeric_host
 from ..errors import ConfigError, EngineError
 from ..osc import addresses as A
 from ..osc.control import ControlListener, Event, RateLimitedLog
 from ..osc.frames import DEFAULT_MAX_DATAGRAM, FRAME_ID_MODULO, HEADER_BYTES, encode_frame, max_payload
 from ..osc.send import OnceLog, UdpDestination, make_destination, message
+from ..instrument.live import Instrument, InstrumentConfig
 from .engine import Engine
 from .walk import Walker, WalkParams, period_seconds
 
@@ -58,6 +61,11 @@ class ServeConfig:
     seconds: float | None = None  # stop after this long; None = until Ctrl-C
     status_every: float = 10.0
     initial: tuple[tuple[str, Any], ...] = field(default_factory=tuple)  # (param name, value) over the table defaults
+    instrument: InstrumentConfig = InstrumentConfig()  # tempo, audio and MIDI
+
+
+def _no_reply(packet: bytes) -> None:
+    """Reply sink for messages that come from inside (audio, MIDI): errors are logged instead."""
 
 
 class _Outbox:
@@ -110,12 +118,23 @@ class Server:
         self.walker = Walker(self.info.z_dim, params, speed=state["speed"], blend=state["blend"], paused=bool(state["pause"]))
         self.truncation = float(state["truncation"])
         self.fps = float(state["fps"])
+        self.sync = bool(state["sync"]) or config.instrument.link
+        self.directions = contract.directions(self.info)  # [K, z_dim] or None
+        self.direction_amounts = np.zeros(0 if self.directions is None else len(self.directions))
 
         self.send_errors = OnceLog(logging.getLogger("ganplug.send"))
         self.warn = RateLimitedLog(log)
         self.destinations: list = [make_destination(s, self.send_errors) for s in config.sends]
         host, port = host_port(config.listen)
         self.listener = ControlListener(host, port, networks(list(config.allow)), tcp=config.tcp_control)
+        try:
+            self.instrument = Instrument(config.instrument, self.bpm, self._queue_local)
+        except BaseException:
+            self.listener.close()
+            raise
+        if config.instrument.link:
+            self.bpm = self.instrument.clock.bpm
+            self.walker.set_period(period_seconds(self.period, self.bpm))
         self.outbox = _Outbox()
         self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ganplug-io")
         self._stop = threading.Event()
@@ -129,6 +148,7 @@ class Server:
         self.intervals: deque[float] = deque(maxlen=100_000)  # seconds between published frames, for benchmarks
         self.history: deque[tuple[int, float]] = deque(maxlen=4096)  # (frame id, walk time) of recent frames
         self.bad_messages = 0
+        self._last_step: float | None = None
 
     # ------------------------------------------------------------------ control
 
@@ -137,9 +157,20 @@ class Server:
         p, w = self.walker.params, self.walker
         state = {"seed": p.seed, "keyframes": list(p.keyframes), "walk": p.mode, "speed": w.speed, "period": self.period, "bpm": self.bpm,
                  "easing": p.easing, "blend": w.blend, "truncation": self.truncation, "pause": int(w.paused), "fps": self.fps}
+        state["sync"] = int(self.sync)
         if p.latent is not None:
             state["latent"] = list(p.latent)
+        if len(self.direction_amounts):
+            state["directions"] = self.direction_amounts.tolist()
+        state["mappings"] = self.instrument.mappings()
         return state
+
+    def _queue_local(self, address: str, args: tuple, source: str) -> None:
+        """Messages from MIDI (another thread): into the control queue, like OSC."""
+        try:
+            self.listener.events.put_nowait(Event(address, args, source, _no_reply))
+        except queue.Full:
+            self.warn("local-flood", f"control queue full: dropping {source} messages")
 
     def state_message(self) -> bytes:
         p = self.walker.params
@@ -159,6 +190,8 @@ class Server:
             w.speed = v
         elif name in ("period", "bpm"):
             setattr(self, name, v)
+            if name == "bpm" and v > 0 and abs(self.instrument.clock.bpm - v) > 1e-6:
+                self.instrument.clock.set_bpm(v)
             w.set_period(period_seconds(self.period, self.bpm))
         elif name == "easing":
             w.set(easing=v)
@@ -170,6 +203,8 @@ class Server:
             w.paused = bool(v)
         elif name == "fps":
             self.fps = v
+        elif name == "sync":
+            self.sync = bool(v)
 
     def handle(self, ev: Event) -> None:
         """Apply one control event; problems go back to the sender as /ganplug/error."""
@@ -203,6 +238,39 @@ class Server:
         z = self.walker.latent().astype(np.float64)
         z[index] = values[0]
         self.walker.set(cut=True, latent=tuple(z.tolist()))
+
+    def _on_direction_N(self, values: tuple, index: int | None, ev: Event) -> None:
+        if self.directions is None:
+            raise A.BadMessage("this model carries no semantic directions (export it again with ganplug export)")
+        if index is None or index >= len(self.directions):
+            raise A.BadMessage(f"direction {index} is outside 0..{len(self.directions) - 1}")
+        amounts = self.direction_amounts.copy()
+        amounts[index] = values[0]
+        self._set_directions(amounts, cut=True)
+
+    def _set_directions(self, amounts: np.ndarray, cut: bool) -> None:
+        self.direction_amounts = amounts
+        offset = tuple((amounts @ self.directions).tolist()) if amounts.any() else ()
+        self.walker.set(cut=cut, offset=offset)
+
+    def _on_next(self, values: tuple, index: int | None, ev: Event) -> None:
+        self.walker.next_keyframe()
+
+    def _on_beat(self, values: tuple, index: int | None, ev: Event) -> None:
+        bpm = self.instrument.tap_tempo(time.monotonic())
+        if bpm is not None:
+            vals, _ = A.check(A.PARAMS["bpm"], (bpm,))
+            self._apply_param("bpm", vals)
+
+    def _on_midi_learn(self, values: tuple, index: int | None, ev: Event) -> None:
+        source = self.instrument.midi.last_source
+        if source is None:
+            raise A.BadMessage("midi/learn: move a MIDI control first, then send the address")
+        try:
+            b = self.instrument.midi.map.learn(source, values[0])
+        except ConfigError as e:
+            raise A.BadMessage(str(e)) from None
+        log.info("MIDI %s now drives %s", b.source, b.address)
 
     def _on_snapshot(self, values: tuple, index: int | None, ev: Event) -> None:
         if self.last_frame is None:
@@ -270,9 +338,24 @@ class Server:
                     continue
                 vals, _ = A.check(spec, tuple(raw) if isinstance(raw, list) else (raw,))
                 self._apply_param(name, vals)
+        if "sync" in data:
+            vals, _ = A.check(A.PARAMS["sync"], (data["sync"],))
+            self._apply_param("sync", vals)
         if data.get("latent") is not None:
             vals, _ = A.check(A.INBOUND["/ganplug/z"], tuple(data["latent"]), max_items=self.info.z_dim)
             self._on_z(vals, None, ev)
+        if self.directions is not None:
+            raw = data.get("directions") or []
+            spec = A.INBOUND["/ganplug/direction/N"]
+            amounts = np.zeros(len(self.directions))
+            for i, v in enumerate(raw[:len(amounts)]):
+                amounts[i] = A.check(spec, (v,))[0][0]
+            self._set_directions(amounts, cut=False)
+        if isinstance(data.get("mappings"), dict):
+            try:
+                self.instrument.set_mappings(data["mappings"])
+            except ConfigError as e:
+                raise A.BadMessage(f"preset {values[0]!r}: {e}") from None
 
     def _on_subscribe(self, values: tuple, index: int | None, ev: Event) -> None:
         try:
@@ -382,6 +465,7 @@ class Server:
                         self._stop.wait(wake - now)
                 for ev in self.listener.drain():
                     self.handle(ev)
+                self._instrument_step(clock())
                 walk_time = self.walker.time
                 t0 = time.perf_counter()
                 try:
@@ -414,6 +498,8 @@ class Server:
                     on_time = period and abs(gap - period) < 0.5 * period
                     self.walker.advance(period if on_time else gap)
                 last_pub = now
+                for msg in self.instrument.out_messages():
+                    self.outbox.put(("msg", msg))
                 if now >= next_state:
                     self.outbox.put(("msg", self.state_message()))
                     next_state = now + 1.0 / self.config.state_hz
@@ -428,8 +514,23 @@ class Server:
                 self.outbox.closed = True
                 self.outbox.cond.notify_all()
             self.listener.close()
+            self.instrument.close()
             self._sender.join(timeout=2)
             self.io.shutdown(wait=True)
+
+    def _instrument_step(self, now: float) -> None:
+        """Tempo from Link, mapped audio, and the phase lock, once per frame before it is computed."""
+        inst = self.instrument
+        if self.config.instrument.link and abs(inst.clock.bpm - self.bpm) > 1e-3:
+            self.bpm = inst.clock.bpm
+            self.walker.set_period(period_seconds(self.period, self.bpm))
+        for address, args in inst.audio_events():
+            self.handle(Event(address, args, "audio", _no_reply))
+        dt = now - self._last_step if self._last_step is not None else 0.0
+        self._last_step = now
+        w = self.walker
+        if self.sync and self.bpm > 0 and not w.paused and w.speed and dt > 0:
+            w.shift(inst.phase_step(w.time / w.params.period, w.speed, self.period, now, dt))
 
     def _status(self) -> None:
         log.info("frame %d, %.1f fps (target %s), engine %.1f ms, %d destination(s), %d frame(s) replaced before sending",

@@ -40,6 +40,7 @@ class WalkParams:
     period: float = _D["period"]
     easing: str = _D["easing"]
     latent: tuple[float, ...] | None = None  # set directly over OSC; overrides mode while set
+    offset: tuple[float, ...] = ()  # added to every latent: movement along semantic directions
 
     def __post_init__(self) -> None:
         if self.mode not in WALKS:
@@ -102,7 +103,12 @@ def keyframe_seed(p: WalkParams, i: int) -> int:
 
 
 def latent_at(p: WalkParams, t: float, z_dim: int) -> np.ndarray:
-    """The walk's latent at walk time ``t`` (float64, shape (z_dim,))."""
+    """The walk's latent at walk time ``t`` (float64, shape (z_dim,)), offset included."""
+    z = _walk_latent(p, t, z_dim)
+    return z + np.asarray(p.offset) if p.offset else z
+
+
+def _walk_latent(p: WalkParams, t: float, z_dim: int) -> np.ndarray:
     if p.latent is not None:
         return np.asarray(p.latent, np.float64)
     if p.mode == "hold":
@@ -153,21 +159,41 @@ class Walker:
         self.paused = paused
         self._from: _Blend | None = None
 
-    def set(self, restart: bool = False, cut: bool = False, **changes: object) -> None:
-        """Change walk parameters; the change blends over ``self.blend`` seconds (0 or ``cut``: at once).
+    def set(self, restart: bool = False, cut: bool = False, time: float | None = None, **changes: object) -> None:
+        """Change walk parameters or jump in walk time; the change blends over ``self.blend`` seconds
+        (0 or ``cut``: at once).
 
-        ``restart`` sets walk time back to 0, so the new walk starts at its first keyframe.
+        ``restart`` sets walk time back to 0, so the new walk starts at its first keyframe;
+        ``time`` jumps to that walk time.
         """
         new = replace(self.params, **changes)
-        if new == self.params and not restart:
+        if restart:
+            time = 0.0
+        if new == self.params and time is None:
             return
         if self.blend > 0 and not cut:
             self._from = _Blend(self.params, self.time, self.blend)
         else:
             self._from = None
         self.params = new
-        if restart:
-            self.time = 0.0
+        if time is not None:
+            self.time = time
+
+    def next_keyframe(self) -> None:
+        """Move on: slerp to the next keyframe (the previous one when walking backwards),
+        hold to the next seed, the other walks by a quarter period; blended like any change."""
+        p, x = self.params, self.time / self.params.period
+        if p.mode == "hold":
+            self.set(seed=(p.seed + 1) % (SEED_MAX + 1), latent=None)
+        elif p.mode == "slerp":
+            k = math.floor(x) + 1 if self.speed >= 0 else math.ceil(x) - 1
+            self.set(latent=None, time=k * p.period)
+        else:
+            self.set(latent=None, time=self.time + math.copysign(0.25, self.speed or 1.0) * p.period)
+
+    def shift(self, periods: float) -> None:
+        """Nudge walk time by a fraction of a period (phase lock to a beat grid); no blend needed."""
+        self.time += periods * self.params.period
 
     def set_period(self, period: float) -> None:
         """Change the period without a jump: walk time is rescaled so the position stays put."""

@@ -36,6 +36,10 @@ class DCGANGenerator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z[:, :, None, None])
 
+    def features(self, z: torch.Tensor) -> torch.Tensor:
+        """The first block's activations: where GANSpace looks for directions."""
+        return self.net[:3](z[:, :, None, None])
+
 
 class DCGANDiscriminator(nn.Module):
     """image [N, C, R, R] -> logit [N]."""

@@ -1,0 +1,123 @@
+"""What turns the server into an instrument: a beat clock, audio features and MIDI.
+
+The server calls :meth:`Instrument.before_frame` once per frame, just before it
+computes the frame, so audio reaches the screen with the least delay; everything
+the instrument wants to change goes through the server's own message handler.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ConfigError
+from ..osc.send import message
+from .audio import FEATURES, Features, open_source
+from .mapping import Binding, parse_audio_map
+from .midi import MidiInput, MidiMap
+from .tempo import BeatClock, LinkClock, TapTempo, phase_error
+
+log = logging.getLogger("ganplug.instrument")
+
+PHASE_RATE = 2.0  # per second: how fast a synced walk is pulled onto the beat grid
+CONTINUOUS = tuple(f for f in FEATURES if f != "onset")
+
+
+@dataclass(frozen=True)
+class InstrumentConfig:
+    audio: str | None = None  # a .wav file (played in a loop) or a sounddevice input
+    audio_map: tuple[str, ...] = ()  # FEATURE:ADDRESS[:LO:HI], onset:ADDRESS[:VALUE]
+    audio_out: bool = True  # send /ganplug/audio/... to the destinations
+    link: bool = False  # Ableton Link
+    midi: str | None = None  # input port name, or virtual:NAME
+    midi_map: str | None = None  # JSON bindings file (created by learn)
+
+
+class Instrument:
+    def __init__(self, config: InstrumentConfig, bpm: float, push: Callable[[str, tuple, str], None]):
+        """``push(address, args, source)`` applies a message on the render thread's next frame."""
+        self.config = config
+        self.clock: BeatClock | LinkClock = LinkClock(bpm or 120.0) if config.link else BeatClock(bpm or 120.0)
+        self.tap = TapTempo()
+        self.audio_map: list[str] = list(config.audio_map)
+        self.audio_bindings: list[Binding] = [parse_audio_map(s) for s in config.audio_map]
+        self.onset_now = False
+        self.audio = open_source(config.audio).start() if config.audio else None
+        self.midi = MidiInput(config.midi, MidiMap.load(Path(config.midi_map) if config.midi_map else None),
+                              lambda a, args: push(a, args, "midi"))
+        self._onsets = 0
+        self._sent: dict[tuple[str, str], tuple] = {}
+        self.features = Features()
+
+    # ---------------------------------------------------------------- tempo
+
+    def tap_tempo(self, now: float) -> float | None:
+        bpm = self.tap.tap(now)
+        if bpm is not None:
+            self.clock.set_bpm(bpm, now)
+        self.clock.align(now)
+        return bpm
+
+    def phase_step(self, position: float, speed: float, period_beats: float, now: float, dt: float) -> float:
+        """How many periods a synced walk should move beyond its own step to approach the beat grid."""
+        target = speed * self.clock.beat(now) / period_beats
+        return phase_error(position, target) * min(1.0, PHASE_RATE * dt)
+
+    # ---------------------------------------------------------------- audio
+
+    def audio_events(self) -> list[tuple[str, tuple]]:
+        """Mapped audio: continuous features whenever their value moves, onsets when one happened."""
+        if self.audio is None:
+            return []
+        with self.audio.analyzer.lock:
+            f = self.audio.analyzer.features
+        self.features = f
+        out = []
+        onset = self.onset_now = f.onsets > self._onsets
+        self._onsets = f.onsets
+        for b in self.audio_bindings:
+            if b.source == "onset":
+                if onset:
+                    out.append((b.address, b.triggered()))
+                continue
+            args = b.scaled(f.value(b.source))
+            key = (b.source, b.address)
+            if args != self._sent.get(key):
+                self._sent[key] = args
+                out.append((b.address, args))
+        return out
+
+    def out_messages(self) -> list[bytes]:
+        """/ganplug/audio/... messages for the frame just computed."""
+        if self.audio is None or not self.config.audio_out:
+            return []
+        f = self.features
+        msgs = [message(f"/ganplug/audio/{name}", "f", f.value(name)) for name in CONTINUOUS]
+        if self.onset_now:
+            msgs.append(message("/ganplug/audio/onset", "f", f.onset))
+        return msgs
+
+    def mappings(self) -> dict:
+        """Audio and MIDI bindings, as a preset stores them."""
+        return {"audio": list(self.audio_map), "midi": self.midi.map.to_dict()["bindings"]}
+
+    def set_mappings(self, data: dict) -> None:
+        """Replace the bindings with a preset's (the MIDI file on disk is left as it is)."""
+        audio = [str(x) for x in data.get("audio", [])]
+        bindings = [parse_audio_map(x) for x in audio]
+        try:
+            midi = [Binding(**b) for b in data.get("midi", []) if isinstance(b, dict)]
+        except TypeError as e:
+            raise ConfigError(f"MIDI binding: {e}") from None
+        self.audio_map, self.audio_bindings = audio, bindings
+        self.midi.map.bindings = midi
+        self._sent.clear()
+
+    def close(self) -> None:
+        if self.audio is not None:
+            self.audio.close()
+        self.midi.close()
+        if isinstance(self.clock, LinkClock):
+            self.clock.close()
