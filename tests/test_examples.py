@@ -36,3 +36,18 @@ def test_python_example_steers_a_real_server(engine, tmp_path):
     lines = r.stdout.splitlines()
     assert len(lines) == 4 and all("frames, last #" in ln for ln in lines[1:]), r.stdout
     assert seed_now == 9 and server.walker.params.mode == "hold"
+
+
+def test_every_example_folder_has_a_readme_with_a_picture_and_its_ports():
+    folders = sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir())
+    assert {f.name for f in folders} >= {"python", "touchdesigner", "processing", "puredata"}
+    index = (ROOT / "examples" / "README.md").read_text()
+    for folder in folders:
+        readme = (folder / "README.md").read_text()
+        pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme)
+        assert pictures, f"{folder.name}/README.md has no picture"
+        for pic in pictures:
+            path = folder / pic
+            assert path.is_file() and path.stat().st_size > 1000, pic
+        assert "9000" in readme and "9001" in readme, f"{folder.name}/README.md does not name the ports"
+        assert f"({folder.name}/)" in index, f"examples/README.md does not list {folder.name}/"
