@@ -232,7 +232,7 @@ def test_control_mapping_uses_table_addresses_and_types():
         assert len(arg_names) == len(types)
     spec, index = lookup(controls.message_for_channel("z3", 0.5)[0])
     assert spec.address == "/ganplug/z/N" and index == 3
-    assert controls.message_for_parameter("Keyframes", "") is None
+    assert controls.message_for_parameter("Keyframes", "") == ("/ganplug/keyframes", [])  # clears them
     assert controls.message_for_parameter("Keyframes", "3, 17 42") == ("/ganplug/keyframes", [3, 17, 42])
     assert controls.message_for_parameter("Seed", 12.0) == ("/ganplug/seed", [12])
     assert controls.message_for_channel("truncation", 1) == ("/ganplug/truncation", [1.0])

@@ -275,3 +275,13 @@ def test_bpm_counts_period_in_beats_without_a_jump(engine, tmp_path):
         ctl.close()
     saved = json.loads((tmp_path / "presets" / "tempo.json").read_text())
     assert saved["bpm"] == 120.0 and saved["period"] == 4.0
+
+
+def test_keyframes_without_arguments_go_back_to_consecutive_seeds(engine, tmp_path):
+    with running_server(engine, tmp_path, fps=30.0) as (server, (rx,)):
+        ctl = Controller(server)
+        ctl.send("/ganplug/keyframes", "iii", 5, 9, 11)
+        assert wait_until(lambda: server.walker.params.keyframes == (5, 9, 11), 5)
+        ctl.send("/ganplug/keyframes")
+        assert wait_until(lambda: server.walker.params.keyframes == (), 5)
+        ctl.close()

@@ -24,11 +24,15 @@ PARAMETERS: dict[str, tuple[str, str]] = {
     "Truncation": ("/ganplug/truncation", "f"),
     "Pause": ("/ganplug/pause", "i"),
     "Fps": ("/ganplug/fps", "f"),
+    "Bpm": ("/ganplug/bpm", "f"),
+    "Sync": ("/ganplug/sync", "i"),
 }
 
 # Pulse parameter -> (address, the parameters whose values become its arguments, their OSC types).
 PULSES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "Snapshot": ("/ganplug/snapshot", (), ""),
+    "Beat": ("/ganplug/beat", (), ""),
+    "Next": ("/ganplug/next", (), ""),
     "Savepreset": ("/ganplug/preset/save", ("Presetname",), "s"),
     "Loadpreset": ("/ganplug/preset/load", ("Presetname",), "s"),
     "Subscribe": ("/ganplug/subscribe", ("Framehost", "Frameport"), "si"),
@@ -56,8 +60,8 @@ def message_for_parameter(name: str, value: Any) -> Message | None:
     address, osc_type = spec
     if osc_type == "i…":
         seeds = [int(s) for s in re.split(r"[\s,]+", str(value).strip()) if s]
-        # An empty list is not a message the server takes: leave the keyframes as they are.
-        return (address, seeds) if seeds else None
+        # An empty list clears the keyframes: the walk goes back to seed, seed+1, ...
+        return (address, seeds)
     return address, [_convert(value, osc_type)]
 
 

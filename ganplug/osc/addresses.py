@@ -41,8 +41,9 @@ class Spec:
     doc: str
     kind: str = "command"
     default: Any = None
-    variadic: bool = False  # the single argument repeats, 1..max_items times
+    variadic: bool = False  # the single argument repeats, min_items..max_items times
     max_items: int = 1
+    min_items: int = 1
     indexed: bool = False  # address ends in /N, an index into the latent
 
     @property
@@ -60,7 +61,8 @@ _seed = Arg("seed", "i", SEED_MIN, SEED_MAX)
 ADDRESSES: tuple[Spec, ...] = (
     # --- performance state: each has one default, here
     Spec(f"{PREFIX}/seed", (_seed,), "go to a seed: the walk restarts from it (slerp: seed, seed+1, …)", "param", 0),
-    Spec(f"{PREFIX}/keyframes", (Arg("seeds", "i", SEED_MIN, SEED_MAX),), "keyframe seeds for slerp; none = seed, seed+1, …", "param", (), variadic=True, max_items=64),
+    Spec(f"{PREFIX}/keyframes", (Arg("seeds", "i", SEED_MIN, SEED_MAX),), "keyframe seeds for slerp; none (no arguments) = seed, seed+1, …", "param", (),
+         variadic=True, max_items=64, min_items=0),
     Spec(f"{PREFIX}/walk", (Arg("mode", "s", choices=WALKS),), "walk mode", "param", "slerp"),
     Spec(f"{PREFIX}/speed", (Arg("speed", "f", -10.0, 10.0),), "walk-time seconds per second; negative walks backwards", "param", 1.0),
     Spec(f"{PREFIX}/period", (Arg("length", "f", 0.1, 600.0),), "length of one walk step — slerp: keyframe to keyframe; loop, noise: one loop; random: one turn — in seconds, or in beats when bpm > 0", "param", 4.0),
@@ -162,8 +164,8 @@ def check(spec: Spec, args: tuple, max_items: int | None = None) -> tuple[tuple,
         return (), notes
     if spec.variadic:
         limit = min(spec.max_items, max_items or spec.max_items)
-        if not 1 <= len(args) <= limit:
-            raise BadMessage(f"{spec.address} takes 1 to {limit} arguments, got {len(args)}")
+        if not spec.min_items <= len(args) <= limit:
+            raise BadMessage(f"{spec.address} takes {spec.min_items} to {limit} arguments, got {len(args)}")
         values = tuple(_coerce(spec.args[0], a, notes) for a in args)
     else:
         if len(args) != len(spec.args):

@@ -178,7 +178,7 @@ class Server:
                        self.truncation, self.fps, int(self.walker.paused), self.measured_fps, self.walker.time)
 
     def _apply_param(self, name: str, values: tuple) -> None:
-        v = values[0]
+        v = values[0] if values else None
         w = self.walker
         if name == "seed":
             w.set(restart=True, seed=v, latent=None)
@@ -333,9 +333,6 @@ class Server:
             if name in data:
                 raw = data[name]
                 spec = A.PARAMS[name]
-                if spec.variadic and not raw:
-                    self.walker.set(restart=True, keyframes=(), latent=None)
-                    continue
                 vals, _ = A.check(spec, tuple(raw) if isinstance(raw, list) else (raw,))
                 self._apply_param(name, vals)
         if "sync" in data:
