@@ -67,9 +67,9 @@ def server(model: Path, *args: str):
     ready = threading.Event()
 
     def watch() -> None:
-        for line in proc.stdout:
-            if line.startswith("serving "):
-                ready.set()
+        line = proc.stdout.readline()  # the banner; the rest is read when the server stops
+        if line.startswith("serving "):
+            ready.set()
     threading.Thread(target=watch, daemon=True).start()
     if not ready.wait(60):
         proc.kill()
@@ -78,7 +78,10 @@ def server(model: Path, *args: str):
         yield proc, ctl
     finally:
         proc.terminate()
-        proc.wait(10)
+        out, err = proc.communicate(timeout=10)
+        for line in (out + err).splitlines():
+            if line.startswith("stopped after") or "warning" in line:
+                print("  server:", line, flush=True)
 
 
 def rss_mb(pid: int) -> float:

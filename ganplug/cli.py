@@ -244,11 +244,16 @@ def cmd_serve(a: argparse.Namespace) -> int:
     print(f"serving {info.path} ({info.resolution}x{info.resolution}x{info.channels}, {info.architecture}) on {engine.provider}; "
           f"frames to {', '.join(str(d) for d in server.destinations) or 'nobody yet'}; "
           f"control on {'udp+tcp' if cfg.tcp_control else 'udp'} {host}:{port}", flush=True)
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())  # a service manager's stop ends the show cleanly
     try:
         server.run()
     except KeyboardInterrupt:
         server.stop()
-    print(f"stopped after {server.published} frames", flush=True)
+    gaps = list(server.intervals)
+    print(f"stopped after {server.published} frames; {server.outbox.replaced} replaced before sending; "
+          f"largest gap between frames {max(gaps) * 1e3 if gaps else 0:.1f} ms", flush=True)
     return 0
 
 

@@ -3,6 +3,7 @@ free ports, the CLI as a subprocess, and real OSC peers."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Optimised-graph caches of test models go to a throwaway folder, not the user's cache.
 os.environ["GANPLUG_CACHE"] = tempfile.mkdtemp(prefix="ganplug-test-cache-")
+atexit.register(shutil.rmtree, os.environ["GANPLUG_CACHE"], ignore_errors=True)
 NODE_DIR = ROOT / "tests" / "node"
 
 

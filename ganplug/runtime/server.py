@@ -15,6 +15,7 @@ behind, the newest frame replaces an unsent one: latency never grows.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import queue
@@ -43,7 +44,7 @@ from .walk import Walker, WalkParams, period_seconds
 log = logging.getLogger("ganplug.serve")
 
 MAX_DESTINATIONS = 16
-LEAD_FACTOR, LEAD_MARGIN = 1.25, 0.001  # compute a frame this long before its deadline
+LEAD_QUANTILE, LEAD_MARGIN = 95, 0.0005  # start a frame this far (in recent engine times) before its deadline
 MAX_ENGINE_FAILURES = 100  # consecutive failed runs before giving up
 PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -144,7 +145,9 @@ class Server:
         self.published = 0
         self.last_frame: tuple[int, np.ndarray] | None = None
         self.measured_fps = 0.0
-        self.engine_time = 0.0
+        self.engine_time = 0.0  # moving average, for the status line
+        self.engine_times: deque[float] = deque(maxlen=120)  # the last two seconds or so, for the lead
+        self.lead = 0.0
         self.intervals: deque[float] = deque(maxlen=100_000)  # seconds between published frames, for benchmarks
         self.history: deque[tuple[int, float]] = deque(maxlen=4096)  # (frame id, walk time) of recent frames
         self.bad_messages = 0
@@ -437,6 +440,11 @@ class Server:
         t0 = time.perf_counter()
         self.engine.run(self.walker.latent()[None], self.truncation)
         self.engine_time = time.perf_counter() - t0
+        self.lead = 1.5 * self.engine_time + LEAD_MARGIN
+        # Everything allocated so far (modules, the session, buffers) lives for the whole show:
+        # keep it out of the cyclic collector, whose full passes would otherwise stall frames.
+        gc.collect()
+        gc.freeze()
         self.listener.start()
         self._sender.start()
         clock = time.monotonic
@@ -457,7 +465,7 @@ class Server:
                         deadline = now
                     # Start as late as possible so control changes show up with the least delay,
                     # with a small margin for an engine run slower than its average.
-                    wake = deadline - (LEAD_FACTOR * self.engine_time + LEAD_MARGIN)
+                    wake = deadline - self.lead
                     if wake > now:
                         self._stop.wait(wake - now)
                 for ev in self.listener.drain():
@@ -477,6 +485,10 @@ class Server:
                     continue
                 dt_engine = time.perf_counter() - t0
                 self.engine_time = dt_engine if self.engine_time == 0 else 0.9 * self.engine_time + 0.1 * dt_engine
+                self.engine_times.append(dt_engine)
+                if self.published % 10 == 0 or len(self.engine_times) < 10:
+                    # Long enough for nearly every engine run, and no longer: a longer lead is control latency.
+                    self.lead = float(np.percentile(self.engine_times, LEAD_QUANTILE)) + LEAD_MARGIN
                 if period:
                     wait = deadline - clock()
                     if wait > 0:
