@@ -210,6 +210,11 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--presets", default="presets", help="folder for presets (default ./presets)")
     p.add_argument("--state-hz", type=float, default=5.0, help="/ganplug/state messages per second (default 5)")
     p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
+    w = p.add_argument_group("web surface and OSCQuery (docs/web.md)")
+    w.add_argument("--web", nargs="?", const="127.0.0.1:9002", default=None, metavar="HOST:PORT",
+                   help="serve the control page at /ui/ and OSCQuery at / on this HTTP port (bare --web: 127.0.0.1:9002)")
+    w.add_argument("--web-token", metavar="TOKEN", help="the page and its WebSocket answer 403 without ?token=TOKEN")
+    w.add_argument("--zeroconf", action="store_true", help="advertise OSCQuery as _oscjson._tcp (needs: pip install 'ganplug[zeroconf]')")
     _add_param_flags(p, WALK_PARAMS + ("blend", "pause", "fps"))
     _add_engine_flags(p)
 
@@ -220,21 +225,42 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
     if a.state_hz <= 0:
         raise ConfigError("--state-hz must be positive")
+    if (a.web_token is not None or a.zeroconf) and a.web is None:
+        raise ConfigError("--web-token and --zeroconf need --web")
+    if a.web is not None:
+        from .web.server import check_token
+
+        check_token(a.web_token)
+        if a.zeroconf:
+            from .web.advertise import require
+
+            require()
     engine = _engine(a)
     cfg = ServeConfig(sends=tuple(a.send or ("127.0.0.1:9001",)), listen=a.listen, tcp_control=not a.no_tcp_control,
                       allow=tuple(a.allow), max_datagram=a.max_datagram, snapshots=a.snapshots, presets=a.presets,
                       state_hz=a.state_hz, seconds=a.seconds,
                       initial=tuple(_param_values(a, WALK_PARAMS + ("blend", "pause", "fps")).items()))
     server = Server(engine, cfg)
+    web = None
+    if a.web is not None:
+        from .web import WebConfig, WebSurface
+
+        web = WebSurface(server, WebConfig(listen=a.web, token=a.web_token, zeroconf=a.zeroconf, state_hz=a.state_hz))
     info = engine.info
     host, port = server.listener.address
     print(f"serving {info.path} ({info.resolution}x{info.resolution}x{info.channels}, {info.architecture}) on {engine.provider}; "
           f"frames to {', '.join(str(d) for d in server.destinations) or 'nobody yet'}; "
           f"control on {'udp+tcp' if cfg.tcp_control else 'udp'} {host}:{port}", flush=True)
     try:
+        if web is not None:
+            web.start()
+            print(f"control page at {web.url}; OSCQuery at {web.url.split('/ui/')[0]}/", flush=True)
         server.run()
     except KeyboardInterrupt:
         server.stop()
+    finally:
+        if web is not None:
+            web.close()
     print(f"stopped after {server.published} frames", flush=True)
     return 0
 
