@@ -26,8 +26,8 @@ async function scenarioPage(page, out) {
   // Frames arrive...
   await waitFor(page, () => window.ganplug.stats.frames >= 3);
   // ...and change: the picture on the canvas is not the one we first saw.
-  const first = await page.$eval("#view", (c) => c.toDataURL());
-  const frames0 = await page.evaluate(() => window.ganplug.stats.frames);
+  // (read together, in one task of the page, so no frame is drawn in between)
+  const [first, frames0] = await page.evaluate(() => [document.querySelector("#view").toDataURL(), window.ganplug.stats.frames]);
   await waitFor(page, (f) => document.querySelector("#view").toDataURL() !== f, first);
   out.frames_before = frames0;
   out.frames = await page.evaluate(() => window.ganplug.stats.frames);

@@ -246,12 +246,15 @@
       input.addEventListener("keydown", (e) => { if (e.key === "Enter") go(numberOf(a, input.value)); });
       if (isParam) input.addEventListener("change", () => go(numberOf(a, input.value)));
       const rand = () => Math.floor((a.lo ?? 0) + Math.random() * Math.min((a.hi ?? 1e6) - (a.lo ?? 0), 1e6));
-      row.append(input,
-        el("button", { type: "button", textContent: "−", "aria-label": "previous", onclick: () => go(numberOf(a, input.value || 0) - 1) }),
-        el("button", { type: "button", textContent: "+", "aria-label": "next", onclick: () => go(numberOf(a, input.value || 0) + 1) }),
-        el("button", { type: "button", textContent: isParam ? "random" : "send random", onclick: () => go(rand()) }));
-      if (!isParam) row.append(el("button", { type: "button", textContent: "send", onclick: () => go(numberOf(a, input.value || 0)) }));
-      if (isParam) updaters.set(spec.name, (v) => { if (document.activeElement !== input) input.value = v; });
+      const button = (text, label, value) => el("button", { type: "button", textContent: text, "aria-label": label, onclick: () => go(value()) });
+      const current = () => numberOf(a, input.value || 0);
+      row.append(input);
+      if (isParam) {
+        row.append(button("−", "previous", () => current() - 1), button("+", "next", () => current() + 1), button("random", "random", rand));
+        updaters.set(spec.name, (v) => { if (document.activeElement !== input) input.value = v; });
+      } else {
+        row.append(button("send", "send", current), button("random", "send a random value", rand));
+      }
     } else {
       // Several arguments (host and port): one field each.
       const inputs = args.map((arg, i) => el("input", { type: arg.type === "s" ? "text" : "number", id: i ? undefined : id, placeholder: arg.name,
