@@ -220,17 +220,31 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--link", action="store_true", help="join an Ableton Link session for tempo and beat (turns on sync)")
     g.add_argument("--midi", metavar="PORT|virtual:NAME", help="MIDI input port (or a new virtual port)")
     g.add_argument("--midi-map", metavar="FILE.json", help="MIDI bindings; /ganplug/midi/learn adds to it")
+    w = p.add_argument_group("web surface and OSCQuery (docs/web.md)")
+    w.add_argument("--web", nargs="?", const="127.0.0.1:9002", default=None, metavar="HOST:PORT",
+                   help="serve the control page at /ui/ and OSCQuery at / on this HTTP port (bare --web: 127.0.0.1:9002)")
+    w.add_argument("--web-token", metavar="TOKEN", help="the page and its WebSocket answer 403 without ?token=TOKEN")
+    w.add_argument("--zeroconf", action="store_true", help="advertise OSCQuery as _oscjson._tcp (needs: pip install 'ganplug[zeroconf]')")
     _add_engine_flags(p)
 
 
 @command("serve")
 def cmd_serve(a: argparse.Namespace) -> int:
+    from .instrument.live import InstrumentConfig
     from .runtime.server import ServeConfig, Server
 
     if a.state_hz <= 0:
         raise ConfigError("--state-hz must be positive")
-    from .instrument.live import InstrumentConfig
+    if (a.web_token is not None or a.zeroconf) and a.web is None:
+        raise ConfigError("--web-token and --zeroconf need --web")
+    if a.web is not None:
+        from .web.server import check_token
 
+        check_token(a.web_token)
+        if a.zeroconf:
+            from .web.advertise import require
+
+            require()
     engine = _engine(a)
     instrument = InstrumentConfig(audio=a.audio, audio_map=tuple(a.audio_map), audio_out=not a.no_audio_out, link=a.link,
                                   midi=a.midi, midi_map=a.midi_map)
@@ -239,6 +253,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
                       state_hz=a.state_hz, seconds=a.seconds, instrument=instrument,
                       initial=tuple(_param_values(a, WALK_PARAMS + ("sync", "blend", "pause", "fps")).items()))
     server = Server(engine, cfg)
+    web = None
+    if a.web is not None:
+        from .web import WebConfig, WebSurface
+
+        web = WebSurface(server, WebConfig(listen=a.web, token=a.web_token, zeroconf=a.zeroconf, state_hz=a.state_hz))
     info = engine.info
     host, port = server.listener.address
     print(f"serving {info.path} ({info.resolution}x{info.resolution}x{info.channels}, {info.architecture}) on {engine.provider}; "
@@ -248,9 +267,15 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, lambda *_: server.stop())  # a service manager's stop ends the show cleanly
     try:
+        if web is not None:
+            web.start()
+            print(f"control page at {web.url}; OSCQuery at {web.url.split('/ui/')[0]}/", flush=True)
         server.run()
     except KeyboardInterrupt:
         server.stop()
+    finally:
+        if web is not None:
+            web.close()
     gaps = list(server.intervals)
     print(f"stopped after {server.published} frames; {server.outbox.replaced} replaced before sending; "
           f"largest gap between frames {max(gaps) * 1e3 if gaps else 0:.1f} ms", flush=True)

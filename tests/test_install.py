@@ -14,7 +14,7 @@ def _name(req: str) -> str:
 def test_serving_install_has_no_torch():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     base = {_name(r) for r in project["dependencies"]}
-    assert base == {"numpy", "onnxruntime", "python-osc", "pillow", "tqdm"}
+    assert base == {"numpy", "onnxruntime", "python-osc", "pillow", "tqdm", "websockets"}
     assert "torch" in {_name(r) for r in project["optional-dependencies"]["train"]}
 
 

@@ -26,7 +26,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -144,6 +144,9 @@ class Server:
         self.frame_id = 0
         self.published = 0
         self.last_frame: tuple[int, np.ndarray] | None = None
+        # Called on the render thread with (frame id, pixels) for every published frame; each must
+        # return at once (the web surface stores a reference and wakes its own thread).
+        self.frame_listeners: list[Callable[[int, np.ndarray], None]] = []
         self.measured_fps = 0.0
         self.engine_time = 0.0  # moving average, for the status line
         self.engine_times: deque[float] = deque(maxlen=120)  # the last two seconds or so, for the lead
@@ -496,6 +499,11 @@ class Server:
                 now = clock()
                 self.outbox.put_frame(self.frame_id, pixels)
                 self.last_frame = (self.frame_id, pixels)
+                for listener in self.frame_listeners:
+                    try:
+                        listener(self.frame_id, pixels)
+                    except Exception as e:  # an observer's bug must not stop the show
+                        self.warn("listener:" + type(e).__name__, f"frame listener failed: {type(e).__name__}: {e}")
                 self.history.append((self.frame_id, walk_time))
                 self.frame_id += 1
                 self.published += 1

@@ -1,0 +1,540 @@
+"""The web surface: one HTTP port for the control page, its WebSocket and OSCQuery.
+
+It runs on its own thread with its own asyncio loop (the ``websockets`` package serves
+plain HTTP through ``process_request`` and upgrades ``/ui/ws`` to a WebSocket). It never
+blocks the render loop:
+
+- frames: the render thread only stores a reference to the newest frame and wakes this
+  loop; a frame is encoded (JPEG, PNG for RGBA) on a worker thread once per frame id, and
+  only when some page is ready for it;
+- flow control: a page acknowledges each frame it has drawn, and gets the newest frame only
+  after its acknowledgement, so a slow page gets fewer frames and nothing queues;
+- control: page messages become :class:`~ganplug.osc.control.Event`s in the server's control
+  queue — the path OSC takes — and ``/ganplug/error`` replies come back to the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import http
+import io
+import ipaddress
+import json
+import logging
+import queue
+import re
+import socket
+import struct
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import numpy as np
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from .. import __version__
+from ..addr import host_port
+from ..errors import AddressInUseError, ConfigError
+from ..osc.addresses import INBOUND
+from ..osc.control import Event, RateLimitedLog
+from ..osc.receive import messages_of
+from ..osc.send import message
+from . import oscquery
+
+if TYPE_CHECKING:
+    from ..runtime.server import Server
+
+log = logging.getLogger("ganplug.web")
+
+STATIC = Path(__file__).parent / "static"
+PAGE_FILES = {"/ui/": ("index.html", "text/html; charset=utf-8"), "/ui/app.js": ("app.js", "text/javascript; charset=utf-8"),
+              "/ui/app.css": ("app.css", "text/css; charset=utf-8")}
+WS_PATH = "/ui/ws"
+PROTECTED = ("/ui/", WS_PATH)  # what the token guards: the frames and the controls; app.js and app.css are public code
+TOKEN_CHARS = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
+FRAME_HEADER = struct.Struct(">IHHBBH")  # frame id, width, height, channels, format (0 JPEG, 1 PNG), reserved
+FORMAT_JPEG, FORMAT_PNG = 0, 1
+MAX_MESSAGE = 256 * 1024  # a page message: /ganplug/z with 4096 floats fits
+MAX_REPLIES = 64  # replies queued for one page before the oldest are dropped
+JPEG_QUALITY = 85
+
+
+def check_token(token: str | None) -> None:
+    """A token must survive a URL unescaped."""
+    if token is not None and not TOKEN_CHARS.match(token):
+        raise ConfigError("--web-token: use 1 to 128 letters, digits, '.', '_', '~' or '-'")
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    listen: str = "127.0.0.1:9002"
+    token: str | None = None
+    zeroconf: bool = False
+    state_hz: float = 5.0  # state pushes to each page per second
+    quality: int = JPEG_QUALITY
+
+
+def page_table(z_dim: int) -> list[dict[str, Any]]:
+    """Every inbound address, as the page builds its controls from it."""
+    out = []
+    for spec in INBOUND.values():
+        item = {"address": spec.address, "name": spec.name, "kind": spec.kind, "doc": spec.doc, "default": spec.default,
+                "variadic": spec.variadic, "max_items": spec.max_items, "indexed": spec.indexed,
+                "args": [{"name": a.name, "type": a.type, "lo": a.lo, "hi": a.hi, "choices": list(a.choices)} for a in spec.args]}
+        if spec.variadic:
+            item["count"] = oscquery.value_count(spec, z_dim) if spec.name == "z" else None
+            item["max_items"] = min(spec.max_items, z_dim) if spec.name == "z" else spec.max_items
+        if spec.indexed:
+            item["index_max"] = z_dim - 1
+        out.append(item)
+    return out
+
+
+def encode_frame(pixels: np.ndarray, quality: int = JPEG_QUALITY) -> tuple[int, bytes]:
+    """(format, image bytes) for one HxWxC uint8 frame: JPEG, or PNG where there is alpha."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    if pixels.shape[-1] == 4:
+        Image.fromarray(pixels, "RGBA").save(buf, "PNG", compress_level=1)
+        return FORMAT_PNG, buf.getvalue()
+    img = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    img.save(buf, "JPEG", quality=quality)
+    return FORMAT_JPEG, buf.getvalue()
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (bytes, bytearray)):
+        return f"<{len(v)} bytes>"
+    if isinstance(v, float) and v != v:
+        return None
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    return str(v)
+
+
+def _local_name(host: str) -> bool:
+    """Hosts a rebinding web page cannot name: IP literals, localhost, mDNS .local names."""
+    h = host.strip("[]").lower()
+    if h == "localhost" or h.endswith(".local"):
+        return True
+    try:
+        ipaddress.ip_address(h)
+        return True
+    except ValueError:
+        return False
+
+
+def _loopback(host: str) -> bool:
+    h = host.strip("[]").lower()
+    if h == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+class _Page:
+    """One connected page (or sketch): its socket and its flow-control state."""
+
+    def __init__(self, ws: ServerConnection, source: str):
+        self.ws = ws
+        self.source = source
+        self.ready = True  # may be sent a frame: nothing unacknowledged is in flight
+        self.last_sent: int | None = None
+        self.wake = asyncio.Event()
+        self.replies: asyncio.Queue[str] = asyncio.Queue(MAX_REPLIES)
+        self.frames_sent = 0
+
+    def push(self, text: str) -> None:
+        if self.replies.full():
+            self.replies.get_nowait()  # the newest replies matter most
+        self.replies.put_nowait(text)
+
+
+class WebSurface:
+    """Serves the page, its WebSocket and OSCQuery for a :class:`~ganplug.runtime.server.Server`.
+
+    The port is bound in the constructor (a taken port raises :class:`AddressInUseError`);
+    ``start()`` runs the loop on its own thread; ``close()`` stops it.
+    """
+
+    def __init__(self, server: "Server", config: WebConfig = WebConfig()):
+        self.server, self.config = server, config
+        check_token(config.token)
+        if config.zeroconf:
+            from .advertise import require
+
+            require()
+        host, port = host_port(config.listen)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.sock.bind((host, port))
+            self.sock.listen(64)
+        except OSError as e:
+            self.sock.close()
+            raise AddressInUseError(f"cannot serve the web surface on {host}:{port}: {e.strerror or e}") from None
+        self.address: tuple[str, int] = self.sock.getsockname()[:2]
+        self.files = {path: ((STATIC / name).read_bytes(), ctype) for path, (name, ctype) in PAGE_FILES.items()}
+        self.pages: set[_Page] = set()
+        self.frames_encoded = 0
+        self._latest: tuple[int, np.ndarray] | None = None
+        self._wake_pending = False
+        self._encoded: tuple[int, asyncio.Future] | None = None
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ganplug-web-encode")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Future | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ganplug-web", daemon=True)
+        self._error: BaseException | None = None
+        self.advertiser = None
+        self._warn = RateLimitedLog(log)
+
+    # ------------------------------------------------------------------ life cycle
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        shown = f"[{shown}]" if ":" in shown else shown
+        return f"http://{shown}:{port}/ui/" + (f"?token={self.config.token}" if self.config.token else "")
+
+    def start(self) -> "WebSurface":
+        self._thread.start()
+        if not self._ready.wait(10) or self._error is not None:
+            raise ConfigError(f"the web surface did not start: {self._error or 'timed out'}")
+        self.server.frame_listeners.append(self._on_frame)
+        return self
+
+    def close(self) -> None:
+        try:
+            self.server.frame_listeners.remove(self._on_frame)
+        except ValueError:
+            pass
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(lambda: self._stop.done() or self._stop.set_result(None))
+            except RuntimeError:
+                pass  # the loop has already finished
+        if self._thread.is_alive():
+            self._thread.join(5)
+        self._encoder.shutdown(wait=False, cancel_futures=True)
+        self.sock.close()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        except BaseException as e:  # reported to start() or logged; the show goes on without the page
+            self._error = e
+            if self._ready.is_set():
+                log.warning("web surface stopped: %s: %s", type(e).__name__, e)
+            self._ready.set()
+        finally:
+            loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.get_running_loop().create_future()
+        ws_log = logging.getLogger("ganplug.web.websockets")
+        ws_log.setLevel(logging.ERROR)  # a client that hangs up mid-handshake is not news
+        async with serve(self._session, sock=self.sock, process_request=self._http, logger=ws_log, compression=None,
+                         max_size=MAX_MESSAGE, ping_interval=10, ping_timeout=20, close_timeout=1,
+                         server_header=f"ganplug/{__version__}"):
+            self._ready.set()
+            announce = None
+            if self.config.zeroconf:
+                from .advertise import Advertiser
+
+                # Probing the name takes a second or two: serve meanwhile.
+                self.advertiser = Advertiser(self)
+                announce = asyncio.create_task(self.advertiser.start())
+            try:
+                await self._stop
+            finally:
+                if announce is not None:
+                    announce.cancel()
+                    await asyncio.gather(announce, return_exceptions=True)
+                    await self.advertiser.stop()
+
+    # ------------------------------------------------------------------ frames (render thread -> this loop)
+
+    def _on_frame(self, frame_id: int, pixels: np.ndarray) -> None:
+        """Called on the render thread for every published frame: store it, wake the loop once."""
+        self._latest = (frame_id, pixels)
+        if not self._wake_pending and self.pages and self._loop is not None:
+            self._wake_pending = True
+            try:
+                self._loop.call_soon_threadsafe(self._wake_pages)
+            except RuntimeError:
+                pass  # the loop is closing
+
+    def _wake_pages(self) -> None:
+        self._wake_pending = False
+        for page in self.pages:
+            page.wake.set()
+
+    async def _encoded_frame(self, frame_id: int, pixels: np.ndarray) -> bytes:
+        """The message for a frame; encoded once per frame id, shared by every page."""
+        if self._encoded is None or self._encoded[0] != frame_id:
+            h, w, c = pixels.shape
+
+            def work() -> bytes:
+                fmt, data = encode_frame(pixels, self.config.quality)
+                return FRAME_HEADER.pack(frame_id, w, h, c, fmt, 0) + data
+            self._encoded = (frame_id, asyncio.get_running_loop().run_in_executor(self._encoder, work))
+            self.frames_encoded += 1
+        return await asyncio.shield(self._encoded[1])
+
+    async def _send_frames(self, page: _Page) -> None:
+        while True:
+            await page.wake.wait()
+            page.wake.clear()
+            latest = self._latest
+            if not page.ready or latest is None or latest[0] == page.last_sent:
+                continue
+            try:
+                data = await self._encoded_frame(*latest)
+            except Exception as e:  # a frame that cannot be encoded costs that frame, not the page
+                self._warn("encode", f"cannot encode frame {latest[0]}: {type(e).__name__}: {e}")
+                continue
+            page.ready, page.last_sent = False, latest[0]
+            await page.ws.send(data)
+            page.frames_sent += 1
+
+    # ------------------------------------------------------------------ state and replies (this loop -> page)
+
+    def state(self) -> dict[str, Any]:
+        """What the page shows: the performance state plus the /ganplug/state extras."""
+        s = self.server
+        perf = s.performance_state()
+        held = perf.pop("latent", None) is not None
+        return {"type": "state", "state": perf, "latent_held": held, "frame": max(s.frame_id - 1, 0), "measured_fps": s.measured_fps,
+                "time": s.walker.time, "destinations": len(s.destinations)}
+
+    async def _send_text(self, page: _Page) -> None:
+        period = 1.0 / max(self.config.state_hz, 0.5)
+        next_state = time.monotonic()
+        while True:
+            wait = next_state - time.monotonic()
+            try:
+                text = await asyncio.wait_for(page.replies.get(), max(wait, 0.0)) if wait > 0 else None
+            except asyncio.TimeoutError:
+                text = None
+            if text is None:
+                text = json.dumps(self.state())
+                next_state = max(next_state + period, time.monotonic())
+            await page.ws.send(text)
+
+    def _reply_to(self, page: _Page):
+        """An Event's reply function: OSC packets from the render (or io) thread, to JSON for the page."""
+        loop = self._loop
+
+        def reply(packet: bytes) -> None:
+            try:
+                msgs = messages_of(packet)
+            except ValueError:
+                return
+            text = json.dumps({"type": "reply", "messages": [{"address": a, "args": [_jsonable(x) for x in args]} for a, args in msgs]})
+            try:
+                loop.call_soon_threadsafe(page.push, text)
+            except RuntimeError:
+                pass  # the web surface is closing; the page is gone
+        return reply
+
+    # ------------------------------------------------------------------ page -> server
+
+    def _inject(self, page: _Page, address: str, args: tuple) -> None:
+        try:
+            self.server.listener.events.put_nowait(Event(address, args, page.source, self._reply_to(page)))
+        except queue.Full:
+            page.push(json.dumps({"type": "reply", "messages": [{"address": "/ganplug/error", "args": ["server busy: message dropped"]}]}))
+
+    def _on_message(self, page: _Page, data: str | bytes) -> None:
+        if isinstance(data, bytes):  # OSC over WebSocket: one packet per message
+            try:
+                msgs = messages_of(data)
+            except ValueError:
+                self._reply_to(page)(message("/ganplug/error", "s", f"malformed OSC packet ({len(data)} bytes)"))
+                return
+            for address, args in msgs:
+                self._inject(page, address, tuple(args))
+            return
+        try:
+            msg = json.loads(data)
+            kind = msg.get("type")
+        except (ValueError, AttributeError):
+            self._reply_to(page)(message("/ganplug/error", "s", "not a JSON object"))
+            return
+        if kind == "ack":
+            page.ready = True
+            page.wake.set()
+        elif kind == "osc":
+            address, args = msg.get("address"), msg.get("args", [])
+            if not isinstance(address, str) or not isinstance(args, list) or \
+                    not all(isinstance(a, (int, float, str, bool)) for a in args):
+                self._reply_to(page)(message("/ganplug/error", "s", "osc: needs an address and a list of numbers and strings"))
+                return
+            self._inject(page, address[:200], tuple(args))
+        else:
+            self._reply_to(page)(message("/ganplug/error", "s", f"unknown message type {str(kind)[:40]!r}"))
+
+    def hello(self) -> dict[str, Any]:
+        info = self.server.info
+        return {"type": "hello", "version": __version__, "table": page_table(info.z_dim),
+                "model": {"name": Path(info.path).name, "resolution": info.resolution, "channels": info.channels,
+                          "z_dim": info.z_dim, "architecture": info.architecture},
+                "osc_port": self.server.listener.address[1], "state": self.state()}
+
+    async def _session(self, ws: ServerConnection) -> None:
+        ip, port = ws.remote_address[:2]
+        page = _Page(ws, f"web://{ip}:{port}")
+        self.pages.add(page)
+        log.info("page connected from %s", ip)
+        tasks = []
+        try:
+            await ws.send(json.dumps(self.hello()))
+            tasks = [asyncio.create_task(self._send_frames(page)), asyncio.create_task(self._send_text(page))]
+            page.wake.set()
+            async for data in ws:
+                self._on_message(page, data)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.pages.discard(page)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            log.info("page from %s left after %d frames", ip, page.frames_sent)
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _allowed(self, ip: str) -> bool:
+        """--allow applies to the web surface as it does to OSC control."""
+        nets = self.server.listener.allow
+        if not nets:
+            return True
+        try:
+            a = ipaddress.ip_address(ip.split("%")[0])
+        except ValueError:
+            return False
+        a = getattr(a, "ipv4_mapped", None) or a
+        return any(a in n for n in nets)
+
+    def _token_ok(self, query: dict[str, list[str]]) -> bool:
+        want = self.config.token
+        if want is None:
+            return True
+        given = query.get("token", [""])[0]
+        return hmac.compare_digest(given.encode(), want.encode())
+
+    def _origin_ok(self, request: Request, websocket: bool) -> bool:
+        """Without a token, only pages from this server, a loopback origin or a file may control the show.
+
+        Any web site a performer visits could otherwise open ws://127.0.0.1:PORT/ui/ws. The Host
+        check keeps out DNS-rebinding pages, which reach us under a name of their own."""
+        if self.config.token is not None:
+            return True
+        host = request.headers.get("Host", "")
+        if not _local_name(urlsplit(f"//{host}").hostname or ""):
+            return False
+        if not websocket:
+            return True
+        origin = request.headers.get("Origin")
+        if origin is None or origin == "null":
+            return True
+        o = urlsplit(origin)
+        return o.netloc == host or _loopback(o.hostname or "")
+
+    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Everything but an accepted WebSocket: the page, OSCQuery, refusals. None = go on to the WebSocket."""
+        url = urlsplit(request.path)
+        path = unquote(url.path) or "/"
+        ip = connection.remote_address[0]
+        if not self._allowed(ip):
+            return _text(403, "forbidden: this address is not in --allow\n")
+        if request.method != "GET":
+            return _text(405, "only GET\n", [("Allow", "GET")])
+        if path == "/ui":
+            return _text(302, "", [("Location", "/ui/" + (f"?{url.query}" if url.query else ""))])
+        if path.startswith("/ui/"):
+            return self._page_request(request, path, parse_qs(url.query))
+        return self._oscquery(connection, path, url.query)
+
+    def _page_request(self, request: Request, path: str, query: dict[str, list[str]]) -> Response | None:
+        if path in PROTECTED:
+            if not self._token_ok(query):
+                return _text(403, "forbidden: this page needs its token: open the address `ganplug serve` printed (…/ui/?token=…)\n")
+            if not self._origin_ok(request, websocket=path == WS_PATH):
+                return _text(403, "forbidden: cross-site request; open the page from this server, or start with --web-token\n")
+        if path == WS_PATH:
+            if "websocket" not in request.headers.get("Upgrade", "").lower():
+                return _text(426, "this is the page's WebSocket\n", [("Upgrade", "websocket")])
+            return None
+        if path not in self.files:
+            return _text(404, "not found\n")
+        body, ctype = self.files[path]
+        return _response(200, body, ctype)
+
+    def _oscquery(self, connection: ServerConnection, path: str, query: str) -> Response:
+        """OSCQuery is a read-only description with live values: open to any client (see docs/web.md)."""
+        attr = query.split("&")[0].split("=")[0] if query else ""
+        if attr == "HOST_INFO":
+            if path.rstrip("/") != "":
+                return _text(400, "HOST_INFO is asked of /\n")
+            return _json(oscquery.host_info(self._name(), self._osc_ip(connection), self.server.listener.address[1]))
+        root = oscquery.namespace(self.server.info.z_dim, self.server.performance_state(), self._description())
+        node = oscquery.find(root, path)
+        if node is None:
+            return _text(404, f"no OSC node at {path[:100]}\n")
+        if not attr:
+            return _json(node)
+        if attr not in oscquery.ATTRIBUTES:
+            return _text(400, f"unknown attribute {attr[:40]}\n")
+        if attr not in node:
+            return _response(204, b"", "application/json")
+        return _json({attr: node[attr]})
+
+    def _name(self) -> str:
+        return f"ganplug {Path(self.server.info.path).stem}"
+
+    def _description(self) -> str:
+        info = self.server.info
+        transports = "UDP and TCP" if self.server.listener.tcp is not None else "UDP"
+        return (f"ganplug {__version__}: {Path(info.path).name} ({info.resolution}x{info.resolution}, z_dim {info.z_dim}); "
+                f"control over OSC {transports} on port {self.server.listener.address[1]}")
+
+    def _osc_ip(self, connection: ServerConnection) -> str:
+        """Where a client should send OSC: the control host, or the address it reached us on."""
+        host = self.server.listener.address[0]
+        if host in ("0.0.0.0", "::"):
+            host = connection.local_address[0]
+            if host.startswith("::ffff:"):
+                host = host[7:]
+        return host
+
+
+def _response(status: int, body: bytes, ctype: str, extra: list[tuple[str, str]] | None = None) -> Response:
+    headers = Headers([("Content-Type", ctype), ("Content-Length", str(len(body))), ("Cache-Control", "no-store"),
+                       ("X-Content-Type-Options", "nosniff"), ("Connection", "close")] + (extra or []))
+    return Response(status, http.HTTPStatus(status).phrase, headers, body)
+
+
+def _text(status: int, text: str, extra: list[tuple[str, str]] | None = None) -> Response:
+    return _response(status, text.encode(), "text/plain; charset=utf-8", extra)
+
+
+def _json(obj: Any) -> Response:
+    # Any origin may read the description (a p5 sketch on another port asks for ranges).
+    return _response(200, json.dumps(obj).encode(), "application/json", [("Access-Control-Allow-Origin", "*")])

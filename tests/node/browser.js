@@ -1,0 +1,102 @@
+// Drives Debian's Chromium (headless) with playwright-core for ganplug's web tests.
+// Usage: node browser.js SCENARIO JSON_ARGS   — prints one JSON line with what it saw.
+// Scenarios:
+//   page    open the control page, wait for frames and for them to change, list the controls,
+//           click a slider, take a screenshot
+//   status  open a URL and report its HTTP status; optionally try a WebSocket from that page
+//   sketch  open the p5.js example (p5 served from node_modules), wait for frames, move the mouse
+"use strict";
+const path = require("path");
+const { chromium } = require("playwright-core");
+
+const [scenario, rawArgs] = process.argv.slice(2);
+const args = JSON.parse(rawArgs || "{}");
+const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+async function waitFor(page, fn, arg, timeout) {
+  await page.waitForFunction(fn, arg, { timeout: timeout || args.timeout || 30000, polling: 100 });
+}
+
+async function scenarioPage(page, out) {
+  const resp = await page.goto(args.url);
+  out.status = resp.status();
+  await waitFor(page, () => document.querySelectorAll("[data-address]").length > 0);
+  out.addresses = await page.$$eval("[data-address]", (els) => els.map((e) => e.dataset.address));
+  // Frames arrive...
+  await waitFor(page, () => window.ganplug.stats.frames >= 3);
+  // ...and change: the picture on the canvas is not the one we first saw.
+  // (read together, in one task of the page, so no frame is drawn in between)
+  const [first, frames0] = await page.evaluate(() => [document.querySelector("#view").toDataURL(), window.ganplug.stats.frames]);
+  await waitFor(page, (f) => document.querySelector("#view").toDataURL() !== f, first);
+  out.frames_before = frames0;
+  out.frames = await page.evaluate(() => window.ganplug.stats.frames);
+  out.last_frame = await page.evaluate(() => window.ganplug.stats.lastFrame);
+  out.canvas = await page.$eval("#view", (c) => [c.width, c.height]);
+  // Nothing sticks out sideways on this screen size.
+  out.overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (args.slider) {
+    // A real click on the slider's track, as a thumb on a phone would do it.
+    const range = page.locator(`[data-address="${args.slider}"] input[type=range]`);
+    await range.scrollIntoViewIfNeeded();
+    const box = await range.boundingBox();
+    await page.mouse.click(box.x + box.width * args.fraction, box.y + box.height / 2);
+    out.slider_value = Number(await page.locator(`[data-address="${args.slider}"] input.value`).inputValue());
+    await page.waitForTimeout(300); // let the throttled send and a state push through
+  }
+  if (args.screenshot) {
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: args.screenshot, fullPage: true });
+  }
+  out.errors = await page.evaluate(() => window.ganplug.stats.errors);
+}
+
+async function scenarioStatus(page, out) {
+  const resp = await page.goto(args.url);
+  out.status = resp.status();
+  out.body = (await resp.text()).slice(0, 200);
+  if (args.websocket) {
+    out.websocket = await page.evaluate((url) => new Promise((resolve) => {
+      const ws = new WebSocket(url);
+      ws.onopen = () => { resolve("open"); ws.close(); };
+      ws.onerror = () => resolve("refused");
+    }), args.websocket);
+  }
+}
+
+async function scenarioSketch(page, out) {
+  // The example loads p5 from a CDN; this machine has no internet, so the CDN is served from node_modules.
+  await page.route(/\/p5(@[^/]*)?\/lib\/p5(\.min)?\.js$/, (route) =>
+    route.fulfill({ path: path.join(__dirname, "node_modules", "p5", "lib", "p5.min.js"), contentType: "text/javascript" }));
+  const resp = await page.goto(args.url);
+  out.status = resp.status();
+  await waitFor(page, () => window.ganplugSketch && window.ganplugSketch.frames >= 3);
+  const canvas = page.locator("canvas").first();
+  const box = await canvas.boundingBox();
+  await page.mouse.move(box.x + box.width * args.x, box.y + box.width * args.y, { steps: 5 });
+  await waitFor(page, () => window.ganplugSketch.speed !== null);
+  await page.waitForTimeout(300);
+  out.sketch = await page.evaluate(() => Object.assign({}, window.ganplugSketch));
+  if (args.screenshot) await page.screenshot({ path: args.screenshot });
+}
+
+(async () => {
+  const browser = await chromium.launch({ executablePath: args.chromium || "/usr/bin/chromium", args: FLAGS });
+  const out = { scenario, console_errors: [] };
+  try {
+    const context = await browser.newContext({ viewport: args.viewport || { width: 1280, height: 800 }, isMobile: !!args.mobile,
+      hasTouch: !!args.mobile, deviceScaleFactor: args.scale || 1 });
+    const page = await context.newPage();
+    page.on("pageerror", (e) => out.console_errors.push(String(e)));
+    page.on("console", (m) => { if (m.type() === "error") out.console_errors.push(m.text()); });
+    const run = { page: scenarioPage, status: scenarioStatus, sketch: scenarioSketch }[scenario];
+    if (!run) throw new Error(`unknown scenario ${scenario}`);
+    await run(page, out);
+  } catch (e) {
+    out.failure = String(e && e.stack || e);
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+    console.log(JSON.stringify(out));
+  }
+})();
