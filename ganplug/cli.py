@@ -334,6 +334,7 @@ def cmd_render(a: argparse.Namespace) -> int:
 def _add_info(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="check a model against the contract and print what it carries")
     p.add_argument("model", nargs="?", help="contract ONNX model (default: the bundled model)")
+    p.add_argument("--bench", action="store_true", help="also measure frames/s on this machine")
     _add_engine_flags(p)
 
 
@@ -354,8 +355,30 @@ def cmd_info(a: argparse.Namespace) -> int:
     d = contract.directions(info)
     if d is not None:
         print(f"directions {len(d)} in z (/ganplug/direction/0..{len(d) - 1})")
+    print(f"parameters {_parameter_count(info)}")
     print(f"provider   {engine.provider}")
+    if a.bench:
+        from .runtime.bench import bench_engine
+
+        for row in bench_engine(engine, (1, 4), 20, engine.provider):
+            print(f"bench      batch {row.batch}: {row.frames_per_s:.1f} frames/s, {row.p50_ms:.2f} ms per run (median)")
     return 0
+
+
+def _parameter_count(info) -> str:
+    """From the export's metadata, else by reading the graph with onnx (when installed)."""
+    from . import contract
+
+    known = info.metadata.get(contract.META_PREFIX + "parameters")
+    if known:
+        return f"{int(known):,}"
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ModuleNotFoundError:
+        return "unknown (install onnx to count them)"
+    m = onnx.load(info.path, load_external_data=False)
+    return f"{sum(numpy_helper.to_array(t).size for t in m.graph.initializer):,} (every initializer of the graph)"
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:

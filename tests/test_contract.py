@@ -99,3 +99,16 @@ def test_info_prints_the_metadata(tiny_model):
     for needle in ("contract   version 1", "input      z tensor(float) ['N', 32]", "output     image tensor(uint8) ['N', 32, 32, 3]",
                    "ganplug.architecture = dcgan", "ganplug.dataset ="):
         assert needle in r.stdout
+
+
+def test_info_counts_parameters_and_benchmarks(tiny_model, tmp_path):
+    r = run_cli("info", str(tiny_model), "--bench")
+    assert r.returncode == 0, r.stderr
+    count = [ln for ln in r.stdout.splitlines() if ln.startswith("parameters")][0]
+    assert int(count.split()[1].replace(",", "")) > 1000
+    bench = [ln for ln in r.stdout.splitlines() if ln.startswith("bench")]
+    assert len(bench) == 2 and all(float(ln.split(":")[1].split()[0]) > 0 for ln in bench)
+    # a model made elsewhere has no count in its metadata: it is read from the graph
+    plain = handmade(tmp_path / "plain.onnx")
+    r = run_cli("info", str(plain))
+    assert "parameters 391 (every initializer of the graph)" in r.stdout, r.stdout  # 8x48 weights + 7 constants
