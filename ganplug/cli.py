@@ -276,9 +276,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     finally:
         if web is not None:
             web.close()
-    gaps = list(server.intervals)
     print(f"stopped after {server.published} frames; {server.outbox.replaced} replaced before sending; "
-          f"largest gap between frames {max(gaps) * 1e3 if gaps else 0:.1f} ms", flush=True)
+          f"largest gap between frames {server.max_gap * 1e3:.1f} ms", flush=True)
     return 0
 
 

@@ -48,6 +48,8 @@ class RateLimitedLog:
 
     def __call__(self, key: str, text: str) -> None:
         now = time.monotonic()
+        if len(self._last) > 1000:  # endless distinct garbage must not grow memory
+            self._last.clear()
         last, held = self._last.get(key, (-1e9, 0))
         if now - last >= self.interval:
             self.logger.warning(text + (f" (and {held} more like it)" if held else ""))

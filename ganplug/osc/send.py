@@ -41,6 +41,8 @@ class OnceLog:
         self.seen: set[str] = set()
 
     def __call__(self, text: str) -> None:
+        if len(self.seen) > 1000:  # many short-lived destinations: forget, rather than grow forever
+            self.seen.clear()
         if text not in self.seen:
             self.seen.add(text)
             self.logger.warning(text)

@@ -151,7 +151,8 @@ class Server:
         self.engine_time = 0.0  # moving average, for the status line
         self.engine_times: deque[float] = deque(maxlen=120)  # the last two seconds or so, for the lead
         self.lead = 0.0
-        self.intervals: deque[float] = deque(maxlen=100_000)  # seconds between published frames, for benchmarks
+        self.intervals: deque[float] = deque(maxlen=3600)  # seconds between the last published frames
+        self.max_gap = 0.0  # the largest of them all, for the closing summary
         self.history: deque[tuple[int, float]] = deque(maxlen=4096)  # (frame id, walk time) of recent frames
         self.bad_messages = 0
         self._last_step: float | None = None
@@ -510,6 +511,7 @@ class Server:
                 if last_pub is not None:
                     gap = now - last_pub
                     self.intervals.append(gap)
+                    self.max_gap = max(self.max_gap, gap)
                     self.measured_fps = 1.0 / gap if self.measured_fps == 0 else 0.9 * self.measured_fps + 0.1 / max(gap, 1e-6)
                     # On schedule the walk moves exactly one period per frame, as in ``render``.
                     on_time = period and abs(gap - period) < 0.5 * period
