@@ -143,6 +143,29 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="sliced Wasserstein distance (SWD) between a model's images and a folder")
+    p.add_argument("source", help="contract ONNX model (no torch needed), run folder or checkpoint")
+    p.add_argument("data", help="folder of real images (searched recursively)")
+    p.add_argument("--images", type=int, default=2048, help="generated and (at most) real images compared (default 2048)")
+    p.add_argument("--truncation", type=float, default=1.0, help="truncation ψ of the generated images (default 1)")
+    p.add_argument("--fit", default="crop", help="crop or pad non-square real images (default crop)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the choice of real images and patches (default 0)")
+
+
+@command("eval")
+def cmd_eval(a: argparse.Namespace) -> int:
+    from .evaluate import EvalConfig, evaluate
+
+    rep = evaluate(EvalConfig(source=a.source, data=a.data, images=a.images, truncation=a.truncation, fit=a.fit, seed=a.seed))
+    print(f"{rep.generated} generated vs {rep.real} real images at {rep.resolution} px")
+    print(f"{'level':>8} {'SWD x1e3':>9}")
+    for res, v in sorted(rep.swd.levels.items(), reverse=True):
+        print(f"{f'{res}px':>8} {v:>9.2f}")
+    print(f"{'mean':>8} {rep.swd.mean:>9.2f}")
+    return 0
+
+
 # --------------------------------------------------------------------------- serve, render, info, receive
 # These never import torch: a performer's install has only onnxruntime, python-osc and numpy.
 
@@ -402,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"ganplug {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_export, _add_dataset, _add_serve, _add_render, _add_info, _add_receive, _add_bench):
+    for add in (_add_train, _add_export, _add_eval, _add_dataset, _add_serve, _add_render, _add_info, _add_receive, _add_bench):
         add(sub)
     return p
 

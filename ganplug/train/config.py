@@ -72,7 +72,7 @@ class TrainConfig:
             raise ConfigError(f"--arch must be one of {', '.join(RECIPES)}, got {self.arch!r}")
         for name, value in RECIPES[self.arch].items():
             if getattr(self, name) is None:
-                if name == "r1_gamma":  # StyleGAN2-ADA's heuristic
+                if value is None and name == "r1_gamma":  # StyleGAN2-ADA's heuristic
                     value = round(0.0002 * self.resolution**2 / self.batch, 6)
                 object.__setattr__(self, name, value)
         r = self.resolution
