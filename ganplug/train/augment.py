@@ -98,8 +98,9 @@ class AdaptiveP:
         ``reduce`` sums a tensor over processes (distributed training)."""
         if not self.adaptive or step % self.interval:
             return None
-        signs = (reduce(self.signs.clone()) if reduce is not None else self.signs).cpu()
+        signs = self.signs.clone()
         self.signs.zero_()
+        signs = (reduce(signs) if reduce is not None else signs).cpu()
         if signs[1] == 0:
             return None
         r_t = float(signs[0] / signs[1])

@@ -295,6 +295,8 @@ def _train(config: TrainConfig, resume_state: dict[str, Any] | None, device: tor
 
     reference = None
     if ddp.main:
+        for p in checkpoint.remove_partial(run):
+            log.warning("removed %s, left by a run killed while saving", p.name)
         (run / "training_options.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         if config.swd_every:
             reference = swd_reference(data, config.swd_images)
