@@ -6,7 +6,7 @@ EMA generator against 2048 images of the *full* data set, the same reference for
   plain-dcgan    DCGAN, no augmentation, no moving average (what a textbook loop does)
   dcgan          DCGAN with ganplug's defaults (ADA augmentation, EMA)
   style          the style-based generator with ganplug's defaults (ADA, EMA, R1)
-  style-100/...  the style recipe on the first 100 images, augmentation ada / off / fixed 0.5
+  *-100/...      a recipe on the first 100 procedural images, augmentation ada / off (/ fixed 0.5)
 
 Data sets: `procedural` (ganplug dataset, 4000 images of 128 px, trained at 64 px) and `photos`
 (2000 random 64x64 crops of scikit-image's bundled colour photographs, seeded).
@@ -43,8 +43,9 @@ RECIPES = {  # row -> (TrainConfig overrides, use the 100-image subset)
     "dcgan-100/ada": ({"arch": "dcgan"}, True),
     "dcgan-100/off": ({"arch": "dcgan", "augment": "off"}, True),
 }
-DEFAULT_ROWS = ("procedural/plain-dcgan", "procedural/dcgan", "procedural/style", "photos/plain-dcgan", "photos/dcgan",
-                "photos/style", "procedural/style-100/ada", "procedural/style-100/off")
+DEFAULT_ROWS = ("procedural/plain-dcgan", "procedural/dcgan", "photos/plain-dcgan", "photos/dcgan",
+                "procedural/dcgan-100/ada", "procedural/dcgan-100/off", "procedural/style", "photos/style",
+                "procedural/style-100/ada", "procedural/style-100/off")
 
 
 def photo_crops(out: Path, count: int = 2000, size: int = 64, seed: int = 0) -> Path:

@@ -110,3 +110,12 @@ def test_dataset_cache_is_reused_and_invalidated(tiny_data, tmp_path):
     Image.new("RGB", (16, 16), (255, 0, 0)).save(data / "zz.png")
     c, s3 = load_folder(data, 16, tmp_path / "cache", progress=False)
     assert not s3.from_cache and len(c) == 6 and (c[-1] == [255, 0, 0]).all()
+
+
+@pytest.mark.parametrize("flags, needle", [(("--arch", "gan9000"), "--arch must be one of dcgan, style"),
+                                           (("--augment-policy", "color,blur"), "unknown transform 'blur'"),
+                                           (("--augment", "sometimes"), "augment must be one of ada, fixed, off")])
+def test_bad_recipe_settings_are_one_line(tiny_data, tmp_path, flags, needle):
+    r = run_cli("train", str(tiny_data), "--out", str(tmp_path / "run"), "--steps", "1", *flags)
+    assert_one_line_error(r, needle)
+    assert not (tmp_path / "run").exists()
