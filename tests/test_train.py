@@ -119,3 +119,16 @@ def test_bad_recipe_settings_are_one_line(tiny_data, tmp_path, flags, needle):
     r = run_cli("train", str(tiny_data), "--out", str(tmp_path / "run"), "--steps", "1", *flags)
     assert_one_line_error(r, needle)
     assert not (tmp_path / "run").exists()
+
+
+def test_settings_given_on_resume_apply(tiny_data, tmp_path):
+    from ganplug.train.loop import resume_config
+
+    train(_cfg(tiny_data, tmp_path / "r", 2))
+    cfg, state = resume_config(tmp_path / "r", _cfg(tiny_data, tmp_path / "r", 3, lr_g=1e-3, augment="off"),
+                               {"steps", "lr_g", "augment"})
+    assert cfg.lr_g == 1e-3 and cfg.augment == "off" and cfg.lr_d == 2e-4
+    train(cfg, state)
+    saved = checkpoint.load(tmp_path / "r")
+    assert saved["opt_G"]["param_groups"][0]["lr"] == 1e-3 and saved["opt_D"]["param_groups"][0]["lr"] == 2e-4
+    assert saved["config"]["augment"] == "off"

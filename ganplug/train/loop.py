@@ -257,8 +257,11 @@ def _train(config: TrainConfig, resume_state: dict[str, Any] | None, device: tor
         G.load_state_dict(resume_state["G"])
         G_ema.load_state_dict(resume_state["G_ema"])
         D.load_state_dict(resume_state["D"])
-        opt_g.load_state_dict(resume_state["opt_G"])
-        opt_d.load_state_dict(resume_state["opt_D"])
+        for opt, key in ((opt_g, "opt_G"), (opt_d, "opt_D")):
+            settings = [(g["lr"], g["betas"]) for g in opt.param_groups]
+            opt.load_state_dict(resume_state[key])
+            for g, (lr, betas) in zip(opt.param_groups, settings):  # the config's values: --lr-g etc. may have changed
+                g["lr"], g["betas"] = lr, betas
         for scaler, key in ((scaler_g, "scaler_G"), (scaler_d, "scaler_D")):
             if fp16 and resume_state.get(key):
                 scaler.load_state_dict(resume_state[key])
