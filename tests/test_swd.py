@@ -58,3 +58,14 @@ def test_eval_gives_the_same_numbers_for_a_model_and_its_run(tiny_model, tiny_ru
 
 def test_eval_of_a_missing_folder_is_one_line(tiny_model, tmp_path):
     assert_one_line_error(run_cli("eval", str(tiny_model), str(tmp_path / "nope")), "does not exist")
+
+
+def test_eval_of_a_model_needs_no_torch(tiny_model, tiny_data):
+    import subprocess
+    import sys
+
+    code = ("import sys; from ganplug.cli import main; "
+            f"main(['eval', {str(tiny_model)!r}, {str(tiny_data)!r}, '--images', '8']); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
