@@ -1,8 +1,10 @@
 """Quality at a fixed image budget: SWD of training recipes on two data sets, and augmentation
 on and off on a 100-image subset.
 
-Rows (each a full `ganplug train` run of --kimg thousand images, then SWD of 1024 images of its
-EMA generator against 2048 images of the *full* data set, the same reference for every row):
+Rows (each a `ganplug train` run of --kimg thousand images, then SWD of 1024 images of its EMA
+generator against 2048 images of the *full* data set, the same reference for every row). Runs
+are kept in --out: a later call with a larger --kimg resumes them (exactly) instead of starting
+again. img/s is the median of the run's metrics log.
   plain-dcgan    DCGAN, no augmentation, no moving average (what a textbook loop does)
   dcgan          DCGAN with ganplug's defaults (ADA augmentation, EMA)
   style          the style-based generator with ganplug's defaults (ADA, EMA, R1)
@@ -94,6 +96,7 @@ def main() -> None:
     from ganplug.train.loop import generate as generate_images
     from ganplug.train.loop import train
     from ganplug.export import _load_generator
+    from ganplug.train import checkpoint
 
     out = Path(a.out)
     proc = Path(a.proc) if a.proc else out / "procedural"
@@ -113,21 +116,27 @@ def main() -> None:
             full, _ = load_folder(sets[name], 64, out / "cache" / name, progress=False)
             pick = np.sort(np.random.default_rng(0).permutation(len(full))[:2048])
             refs[name] = Reference(np.asarray(full[pick]))
-        run = out / "runs" / f"{name}-{recipe.replace('/', '-')}-{a.kimg:g}k"
+        run = out / "runs" / f"{name}-{recipe.replace('/', '-')}"
         cfg = TrainConfig(data=str(data), out=str(run), resolution=64, batch=a.batch, steps=steps, progress=False,
                           swd_every=0, sample_every=max(steps // 4, 1), checkpoint_every=steps, threads=a.threads,
                           **overrides)
+        # A run of a smaller budget continues to this one (resuming is exact, so this equals a fresh run).
+        state = checkpoint.load(run) if checkpoint.list_checkpoints(run) else None
+        if state is not None and state["step"] > steps:
+            raise SystemExit(f"{run} is past {steps} steps; remove it or give a larger --kimg")
         t0 = time.perf_counter()
-        train(cfg)
+        if state is None or state["step"] < steps:
+            train(cfg, state)
         wall = time.perf_counter() - t0
         g, _, _ = _load_generator(str(run))
         swd = refs[name].distance(generate_images(g, cfg.z_dim, torch.device("cpu"), range(a.eval_images)))
         lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
         p = lines[-1].get("augment_p", 0.0)
-        results.append((row, wall, steps * a.batch / wall, p, swd))
-        print(f"{row:<28} {wall:7.0f} s  {steps * a.batch / wall:6.1f} img/s  p_end {p:.3f}  {swd}", flush=True)
+        ips = float(np.median([x["images_per_s"] for x in lines if "images_per_s" in x]))
+        results.append((row, wall, ips, p, swd))
+        print(f"{row:<28} {wall:7.0f} s  {ips:6.1f} img/s  p_end {p:.3f}  {swd}", flush=True)
 
-    print(f"\n| data set / recipe | wall s | img/s | final p | SWD mean | " +
+    print(f"\n| data set / recipe | wall s (this call) | img/s | final p | SWD mean | " +
           " | ".join(f"{r} px" for r in sorted(results[0][4].levels, reverse=True)) + " |")
     print("|---|---:|---:|---:|---:|" + "---:|" * len(results[0][4].levels))
     for row, wall, ips, p, swd in results:

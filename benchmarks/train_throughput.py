@@ -122,7 +122,7 @@ def main() -> None:
     if not a.proc and len(list(proc.glob("*.png"))) != 4000:
         generate(proc, 4000, 128, seed=0)
     arr, _ = load_folder(proc, RES, CACHE / "throughput-plain", progress=False)
-    data = torch.from_numpy(np.asarray(arr)).permute(0, 3, 1, 2).contiguous()
+    data = torch.from_numpy(np.array(arr)).permute(0, 3, 1, 2).contiguous()
     rows: dict[str, list[float]] = {}
     print(f"DCGAN {RES}px, widths 32, batch {BATCH}, {torch.get_num_threads()} torch threads, {a.steps} timed steps "
           f"after {a.warmup}, {a.rounds} rounds; torch {torch.__version__}", flush=True)
