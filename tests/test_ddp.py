@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from ganplug.train import checkpoint
@@ -62,3 +63,27 @@ def test_two_processes_hold_identical_weights_and_only_rank_0_writes(tiny_data, 
         digests.append(ranks[0])
     assert digests[0] != digests[1]  # training moved the weights between the checkpoints
     assert checkpoint.load(run)["augment"]["p"] > 0  # ADA's statistics were summed over both processes
+
+
+@pytest.mark.slow
+def test_a_resumed_two_process_run_ends_where_an_uninterrupted_one_ends(tiny_data, tmp_path):
+    common = ["--arch", "style", "--resolution", "16", "--batch", "8", "--z-dim", "16", "--g-width", "4", "--d-width", "4",
+              "--checkpoint-every", "3", "--swd-every", "0", "--no-progress", "--augment", "fixed", "--augment-p", "0.5",
+              "--r1-interval", "2", "--mirror"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+
+    def torchrun(out, *extra):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "ganplug",
+               "train", str(tiny_data), "--out", str(out), *common, *extra]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-3000:]
+
+    torchrun(tmp_path / "a", "--steps", "7")
+    torchrun(tmp_path / "b", "--steps", "4")
+    torchrun(tmp_path / "b", "--steps", "7", "--resume")
+    a, b = checkpoint.load(tmp_path / "a"), checkpoint.load(tmp_path / "b")
+    assert a["step"] == b["step"] == 7
+    assert a["rank_digests"] == b["rank_digests"]
+    for key in ("G", "G_ema", "D"):
+        for name, t in a[key].items():
+            assert torch.allclose(t.float(), b[key][name].float(), atol=1e-6, rtol=0), (key, name)

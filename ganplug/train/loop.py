@@ -276,7 +276,7 @@ def _train(config: TrainConfig, resume_state: dict[str, Any] | None, device: tor
             if device.type == "cuda" and "cuda" in rng:
                 torch.cuda.set_rng_state(rng["cuda"], device)
         elif ddp.main:
-            log.warning("resuming a %d-process run on %d processes: random streams start afresh, so the run will not "
+            log.warning("resuming a run of %d processes with %d: random streams start afresh, so the run will not "
                         "repeat an uninterrupted one exactly", len(per_rank), ddp.world)
         step, images_seen = int(resume_state["step"]), int(resume_state["images_seen"])
         if ddp.main:
