@@ -141,9 +141,12 @@ class StyleGenerator(nn.Module):
         self.const = nn.Parameter(torch.randn(1, ch[4], 4, 4))
         self.blocks = nn.ModuleList(StyleBlock(ch[max(r // 2, 4)], ch[r], z_dim, r, channels) for r in ch)
 
+    def features(self, z: torch.Tensor) -> torch.Tensor:
+        """w: where GANSpace (Härkönen et al. 2020) looks for a style generator's directions."""
+        return self.mapping(z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8))  # z on the sphere, whatever its scale
+
     def forward(self, z: torch.Tensor, truncation: torch.Tensor | float | None = None) -> torch.Tensor:
-        z = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)  # z on the sphere, whatever its scale
-        w = self.mapping(z)
+        w = self.features(z)
         if self.training:
             with torch.no_grad():
                 self.w_avg.copy_(w.detach().float().mean(0).lerp(self.w_avg, self.w_avg_beta))
