@@ -30,7 +30,7 @@ _TRAIN_FLAGS = {  # flag -> (TrainConfig field, type, help)
     "--resolution": ("resolution", int, "image size in pixels, a power of two (default 64)"),
     "--steps": ("steps", int, "total optimisation steps of the whole run (default 5000)"),
     "--batch": ("batch", int, "images per step, over all processes (default 32)"),
-    "--arch": ("arch", str, "network architecture: dcgan or style (default dcgan)"),
+    "--arch": ("arch", str, "network architecture: style or dcgan (default style)"),
     "--z-dim": ("z_dim", int, "latent size (default 128)"),
     "--g-width": ("g_width", int, "generator width at full resolution, doubling per halving (default: dcgan 32, style 16)"),
     "--d-width": ("d_width", int, "discriminator base width (default: dcgan 32, style 16)"),

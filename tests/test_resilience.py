@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli, start_cli
 from ganplug.train import checkpoint
 
-TINY = ("--resolution", "16", "--batch", "4", "--g-width", "4", "--d-width", "4", "--z-dim", "8", "--swd-every", "0",
+TINY = ("--arch", "dcgan", "--resolution", "16", "--batch", "4", "--g-width", "4", "--d-width", "4", "--z-dim", "8", "--swd-every", "0",
         "--no-progress", "--threads", "1")
 
 
@@ -62,7 +62,7 @@ def _kill_cycles(tiny_data, tmp_path, cycles: int, seed: int) -> int:
     run = tmp_path / "run"
     # wider networks: ~10 MB checkpoints, so much of the run is spent saving
     args = ("train", str(tiny_data), "--out", str(run), "--steps", "1000000", "--checkpoint-every", "1", "--keep", "2",
-            "--log-every", "1", "--sample-every", "100000", "--resolution", "32", "--g-width", "32", "--d-width", "32",
+            "--log-every", "1", "--sample-every", "100000", "--arch", "dcgan", "--resolution", "32", "--g-width", "32", "--d-width", "32",
             "--batch", "4", "--z-dim", "64", "--swd-every", "0", "--no-progress", "--threads", "1")
     rng = random.Random(seed)
     mid_save = 0

@@ -42,8 +42,8 @@ def test_previews_show_the_served_images(tiny_run, engine):
 
 
 def _cfg(data, out, steps, **kw):
-    return TrainConfig(data=str(data), out=str(out), resolution=32, steps=steps, batch=8, z_dim=32, g_width=8, d_width=8,
-                       sample_every=100, checkpoint_every=3, swd_every=0, progress=False, threads=1, **kw)
+    return TrainConfig(data=str(data), out=str(out), arch="dcgan", resolution=32, steps=steps, batch=8, z_dim=32,
+                       g_width=8, d_width=8, sample_every=100, checkpoint_every=3, swd_every=0, progress=False, threads=1, **kw)
 
 
 def test_resume_ends_where_an_uninterrupted_run_ends(tiny_data, tmp_path):
