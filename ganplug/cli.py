@@ -30,13 +30,21 @@ def command(name: str):
 _TRAIN_FLAGS = {  # flag -> (TrainConfig field, type, help)
     "--resolution": ("resolution", int, "image size in pixels, a power of two (default 64)"),
     "--steps": ("steps", int, "total optimisation steps of the whole run (default 5000)"),
-    "--batch": ("batch", int, "images per step (default 32)"),
-    "--arch": ("arch", str, "network architecture (default dcgan)"),
+    "--batch": ("batch", int, "images per step, over all processes (default 32)"),
+    "--arch": ("arch", str, "network architecture: style or dcgan (default style)"),
     "--z-dim": ("z_dim", int, "latent size (default 128)"),
-    "--g-width": ("g_width", int, "generator base width (default 32)"),
-    "--d-width": ("d_width", int, "discriminator base width (default 32)"),
-    "--lr-g": ("lr_g", float, "generator learning rate (default 2e-4)"),
-    "--lr-d": ("lr_d", float, "discriminator learning rate (default 2e-4)"),
+    "--g-width": ("g_width", int, "generator width at full resolution, doubling per halving (default: dcgan 32, style 16)"),
+    "--d-width": ("d_width", int, "discriminator base width (default: dcgan 32, style 16)"),
+    "--map-layers": ("map_layers", int, "style: layers of the mapping network z -> w (default 2)"),
+    "--lr-g": ("lr_g", float, "generator learning rate (default: dcgan 2e-4, style 2.5e-3)"),
+    "--lr-d": ("lr_d", float, "discriminator learning rate (default: dcgan 2e-4, style 2.5e-3)"),
+    "--r1-gamma": ("r1_gamma", float, "R1 penalty weight; 0 = off (default: dcgan 0, style 0.0002*resolution^2/batch)"),
+    "--r1-interval": ("r1_interval", int, "steps between (lazy) R1 penalties (default 16)"),
+    "--augment": ("augment", str, "ada (adaptive probability), fixed (--augment-p throughout) or off (default ada)"),
+    "--augment-p": ("augment_p", float, "starting (ada) or constant (fixed) augmentation probability (default 0)"),
+    "--augment-policy": ("augment_policy", str, "transforms, comma-separated: color,translation,cutout (default all)"),
+    "--ada-target": ("ada_target", float, "ada: wanted mean sign of D on reals; above it, augment more (default 0.6)"),
+    "--ada-kimg": ("ada_kimg", float, "ada: thousands of images for p to go from 0 to 1 at most (default 100)"),
     "--ema-kimg": ("ema_kimg", float, "half-life of the generator average in thousands of images; 0 = off (default 10)"),
     "--seed": ("seed", int, "training seed (default 0)"),
     "--fit": ("fit", str, "crop or pad non-square images (default crop)"),
@@ -44,18 +52,29 @@ _TRAIN_FLAGS = {  # flag -> (TrainConfig field, type, help)
     "--checkpoint-every": ("checkpoint_every", int, "steps between checkpoints (default 1000)"),
     "--keep": ("keep", int, "checkpoints to keep (default 3)"),
     "--log-every": ("log_every", int, "steps between lines in metrics.jsonl (default 10)"),
+    "--swd-every": ("swd_every", int, "steps between SWD measurements in metrics.jsonl; 0 = never (default 1000)"),
+    "--swd-images": ("swd_images", int, "images per SWD measurement (default 512)"),
     "--device": ("device", str, "auto, cpu or cuda (default auto)"),
     "--threads": ("threads", int, "PyTorch CPU threads (default: all)"),
+}
+_TRAIN_SWITCHES = {  # --flag / --no-flag -> (TrainConfig field, help)
+    "--mirror": ("mirror", "also train on horizontally mirrored images (default off)"),
+    "--amp": ("amp", "mixed precision (default: on with CUDA, off on the CPU)"),
+    "--channels-last": ("channels_last", "channels-last memory format (default: on with CUDA)"),
+    "--tf32": ("tf32", "TensorFloat-32 matrix maths on CUDA (default on)"),
 }
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a generator on a folder of images")
+    p = sub.add_parser("train", help="train a generator on a folder of images",
+                       description="Train a generator. For several GPUs or machines, start it with "
+                                   "torchrun --nproc_per_node N -m ganplug train ... (see docs/training.md).")
     p.add_argument("data", help="folder of images (searched recursively)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, samples and logs")
     for flag, (_, typ, hlp) in _TRAIN_FLAGS.items():
         p.add_argument(flag, type=typ, default=None, help=hlp)
-    p.add_argument("--mirror", action="store_true", default=None, help="also train on horizontally mirrored images")
+    for flag, (_, hlp) in _TRAIN_SWITCHES.items():
+        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=hlp)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -65,9 +84,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     from .train.config import TrainConfig
     from .train.loop import resume_config, train
 
-    explicit = {field for _, (field, _, _) in _TRAIN_FLAGS.items() if getattr(a, field) is not None}
-    if a.mirror:
-        explicit.add("mirror")
+    fields = [f for f, _, _ in _TRAIN_FLAGS.values()] + [f for f, _ in _TRAIN_SWITCHES.values()]
+    explicit = {f for f in fields if getattr(a, f) is not None}
     values = {f: getattr(a, f) for f in explicit}
     if a.no_progress:
         values["progress"] = False
@@ -77,10 +95,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.resume:
         cfg, state = resume_config(Path(a.out), cfg, explicit)
         cfg = cfg.replace(data=a.data)
-        print(f"resuming {a.out} at step {state['step']} of {cfg.steps}")
     result = train(cfg, state)
-    verb = "interrupted; saved" if result.interrupted else "done; saved"
-    print(f"{verb} step {result.step} to {result.checkpoint}")
+    if result.main:
+        verb = "interrupted; saved" if result.interrupted else "done; saved"
+        print(f"{verb} step {result.step} to {result.checkpoint}")
     return 130 if result.interrupted else 0
 
 
@@ -123,6 +141,29 @@ def cmd_export(a: argparse.Namespace) -> int:
     print(f"wrote {rep.path} ({rep.size_bytes / 1e6:.1f} MB, {rep.exporter} exporter, max difference {rep.max_diff} level(s))")
     if rep.half:
         print(f"wrote {rep.half} ({rep.half.stat().st_size / 1e6:.1f} MB, fp16)")
+    return 0
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="sliced Wasserstein distance (SWD) between a model's images and a folder")
+    p.add_argument("source", help="contract ONNX model (no torch needed), run folder or checkpoint")
+    p.add_argument("data", help="folder of real images (searched recursively)")
+    p.add_argument("--images", type=int, default=2048, help="generated and (at most) real images compared (default 2048)")
+    p.add_argument("--truncation", type=float, default=1.0, help="truncation ψ of the generated images (default 1)")
+    p.add_argument("--fit", default="crop", help="crop or pad non-square real images (default crop)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the choice of real images and patches (default 0)")
+
+
+@command("eval")
+def cmd_eval(a: argparse.Namespace) -> int:
+    from .evaluate import EvalConfig, evaluate
+
+    rep = evaluate(EvalConfig(source=a.source, data=a.data, images=a.images, truncation=a.truncation, fit=a.fit, seed=a.seed))
+    print(f"{rep.generated} generated vs {rep.real} real images at {rep.resolution} px")
+    print(f"{'level':>8} {'SWD x1e3':>9}")
+    for res, v in sorted(rep.swd.levels.items(), reverse=True):
+        print(f"{f'{res}px':>8} {v:>9.2f}")
+    print(f"{'mean':>8} {rep.swd.mean:>9.2f}")
     return 0
 
 
@@ -468,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"ganplug {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_export, _add_dataset, _add_serve, _add_render, _add_info, _add_receive, _add_bench):
+    for add in (_add_train, _add_export, _add_eval, _add_dataset, _add_serve, _add_render, _add_info, _add_receive, _add_bench):
         add(sub)
     return p
 

@@ -118,8 +118,8 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
     from ganplug.train.loop import train
 
     run = tmp_path_factory.mktemp("run")
-    train(TrainConfig(data=str(tiny_data), out=str(run), resolution=32, steps=4, batch=8, z_dim=32, g_width=8, d_width=8,
-                      sample_every=2, checkpoint_every=2, progress=False, threads=1))
+    train(TrainConfig(data=str(tiny_data), out=str(run), arch="dcgan", resolution=32, steps=4, batch=8, z_dim=32, g_width=8,
+                      d_width=8, sample_every=2, checkpoint_every=2, progress=False, threads=1))
     return run
 
 

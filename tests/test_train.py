@@ -42,8 +42,8 @@ def test_previews_show_the_served_images(tiny_run, engine):
 
 
 def _cfg(data, out, steps, **kw):
-    return TrainConfig(data=str(data), out=str(out), resolution=32, steps=steps, batch=8, z_dim=32, g_width=8, d_width=8,
-                       sample_every=100, checkpoint_every=3, progress=False, threads=1, **kw)
+    return TrainConfig(data=str(data), out=str(out), arch="dcgan", resolution=32, steps=steps, batch=8, z_dim=32,
+                       g_width=8, d_width=8, sample_every=100, checkpoint_every=3, swd_every=0, progress=False, threads=1, **kw)
 
 
 def test_resume_ends_where_an_uninterrupted_run_ends(tiny_data, tmp_path):
@@ -110,3 +110,25 @@ def test_dataset_cache_is_reused_and_invalidated(tiny_data, tmp_path):
     Image.new("RGB", (16, 16), (255, 0, 0)).save(data / "zz.png")
     c, s3 = load_folder(data, 16, tmp_path / "cache", progress=False)
     assert not s3.from_cache and len(c) == 6 and (c[-1] == [255, 0, 0]).all()
+
+
+@pytest.mark.parametrize("flags, needle", [(("--arch", "gan9000"), "--arch must be one of dcgan, style"),
+                                           (("--augment-policy", "color,blur"), "unknown transform 'blur'"),
+                                           (("--augment", "sometimes"), "augment must be one of ada, fixed, off")])
+def test_bad_recipe_settings_are_one_line(tiny_data, tmp_path, flags, needle):
+    r = run_cli("train", str(tiny_data), "--out", str(tmp_path / "run"), "--steps", "1", *flags)
+    assert_one_line_error(r, needle)
+    assert not (tmp_path / "run").exists()
+
+
+def test_settings_given_on_resume_apply(tiny_data, tmp_path):
+    from ganplug.train.loop import resume_config
+
+    train(_cfg(tiny_data, tmp_path / "r", 2))
+    cfg, state = resume_config(tmp_path / "r", _cfg(tiny_data, tmp_path / "r", 3, lr_g=1e-3, augment="off"),
+                               {"steps", "lr_g", "augment"})
+    assert cfg.lr_g == 1e-3 and cfg.augment == "off" and cfg.lr_d == 2e-4
+    train(cfg, state)
+    saved = checkpoint.load(tmp_path / "r")
+    assert saved["opt_G"]["param_groups"][0]["lr"] == 1e-3 and saved["opt_D"]["param_groups"][0]["lr"] == 2e-4
+    assert saved["config"]["augment"] == "off"

@@ -48,6 +48,15 @@ def save(run: Path, state: dict[str, Any], step: int, keep: int) -> Path:
     return final
 
 
+def remove_partial(run: Path) -> list[Path]:
+    """Delete temporary files left by a process killed while saving (they never carry a checkpoint's name)."""
+    d = checkpoint_dir(run)
+    gone = [p for p in d.glob(".checkpoint-*.tmp-*")] if d.is_dir() else []
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
+
+
 def load(path: Path) -> dict[str, Any]:
     """Load a checkpoint file or the newest checkpoint of a run folder."""
     path = Path(path)

@@ -1,4 +1,8 @@
-"""Training configuration: one frozen dataclass, written into the run folder and every checkpoint."""
+"""Training configuration: one frozen dataclass, written into the run folder and every checkpoint.
+
+Settings left at ``None`` take the recipe default of the architecture (``RECIPES``) when the
+config is made, so a run folder records the values that were actually used.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,16 @@ from typing import Any
 from ..errors import ConfigError
 
 # Settings that shape the networks or the data: a resumed run must keep them.
-ARCHITECTURE_FIELDS = ("arch", "z_dim", "resolution", "channels", "g_width", "d_width")
+ARCHITECTURE_FIELDS = ("arch", "z_dim", "resolution", "channels", "g_width", "d_width", "map_layers")
+
+# Per-architecture defaults (see docs/training.md for why).
+RECIPES: dict[str, dict[str, Any]] = {
+    # DCGAN's own settings (Radford et al. 2016); batch norm in D, so no R1 by default.
+    "dcgan": {"g_width": 32, "d_width": 32, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "r1_gamma": 0.0},
+    # StyleGAN2-ADA's small-data settings: Adam (0, 0.99), lr 0.0025, R1 gamma 0.0002 * R^2 / batch.
+    "style": {"g_width": 16, "d_width": 16, "lr_g": 2.5e-3, "lr_d": 2.5e-3, "beta1": 0.0, "beta2": 0.99, "r1_gamma": None},
+}
+AUGMENT_MODES = ("ada", "fixed", "off")
 
 
 @dataclass(frozen=True)
@@ -19,15 +32,23 @@ class TrainConfig:
     resolution: int = 64
     steps: int = 5000
     batch: int = 32
-    arch: str = "dcgan"
+    arch: str = "style"  # beat DCGAN at 60 kimg on both benchmark sets (docs/training.md)
     z_dim: int = 128
     channels: int = 3
-    g_width: int = 32
-    d_width: int = 32
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+    g_width: int | None = None
+    d_width: int | None = None
+    map_layers: int = 2  # style: depth of the mapping network z -> w
+    lr_g: float | None = None
+    lr_d: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    r1_gamma: float | None = None  # R1 penalty weight; style default 0.0002 * resolution^2 / batch
+    r1_interval: int = 16  # lazy regularisation: R1 every this many steps, scaled up to match
+    augment: str = "ada"  # ada: adaptive p; fixed: p = augment_p throughout; off
+    augment_p: float = 0.0  # starting (ada) or constant (fixed) probability of each transform
+    augment_policy: str = "color,translation,cutout"
+    ada_target: float = 0.6  # wanted mean sign of D(real): above it, augment more
+    ada_kimg: float = 100.0  # thousands of images for p to move from 0 to 1 at most
     ema_kimg: float = 10.0  # half-life of the generator's moving average, in thousands of images; 0 = off
     ema_rampup: float = 0.05  # early on, the half-life is at most this fraction of the images seen
     seed: int = 0
@@ -37,21 +58,49 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep: int = 3
     log_every: int = 10
+    swd_every: int = 1000  # steps between SWD measurements against the data (0 = never)
+    swd_images: int = 512  # generated and real images per SWD measurement
     device: str = "auto"
+    amp: bool | None = None  # mixed precision; default on with CUDA
+    channels_last: bool | None = None  # default on with CUDA
+    tf32: bool = True  # TensorFloat-32 matmuls and convolutions on CUDA
     threads: int = 0
     progress: bool = True
 
     def __post_init__(self) -> None:
+        if self.arch not in RECIPES:
+            raise ConfigError(f"--arch must be one of {', '.join(RECIPES)}, got {self.arch!r}")
+        for name, value in RECIPES[self.arch].items():
+            if getattr(self, name) is None:
+                if value is None and name == "r1_gamma":  # StyleGAN2-ADA's heuristic
+                    value = round(0.0002 * self.resolution**2 / self.batch, 6)
+                object.__setattr__(self, name, value)
         r = self.resolution
         if r < 16 or r & (r - 1):
             raise ConfigError(f"--resolution must be a power of two from 16 up, got {r}")
-        for name in ("steps", "batch", "z_dim", "g_width", "d_width", "sample_every", "checkpoint_every", "keep", "log_every"):
+        for name in ("steps", "batch", "z_dim", "g_width", "d_width", "map_layers", "sample_every", "checkpoint_every",
+                     "keep", "log_every", "r1_interval", "swd_images"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.swd_every < 0 or self.r1_gamma < 0 or self.ada_kimg <= 0:
+            raise ConfigError("swd_every and r1_gamma must be at least 0, ada_kimg above 0")
+        if not 0.0 <= self.augment_p <= 1.0:
+            raise ConfigError(f"augment_p must be between 0 and 1, got {self.augment_p}")
+        if self.augment not in AUGMENT_MODES:
+            raise ConfigError(f"augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}")
+        from .augment import POLICIES
+
+        bad = [p for p in self.policy if p not in POLICIES]
+        if bad or not self.policy:
+            raise ConfigError(f"augment_policy: unknown transform {bad[0] if bad else '(none)'!r}; choose from {', '.join(POLICIES)}")
         if self.fit not in ("crop", "pad"):
             raise ConfigError(f"fit must be 'crop' or 'pad', got {self.fit!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+
+    @property
+    def policy(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.augment_policy.split(",") if p.strip())
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

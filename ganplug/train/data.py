@@ -75,10 +75,12 @@ def _fingerprint(folder: Path, files: list[Path], resolution: int, fit: str) -> 
 
 
 def load_folder(folder: Path, resolution: int, cache_dir: Path, fit: str = "crop", progress: bool = True,
-                files: list[Path] | None = None) -> tuple[np.ndarray, DataSummary]:
+                files: list[Path] | None = None, write_cache: bool = True) -> tuple[np.ndarray, DataSummary]:
     """All usable images of ``folder`` as uint8 [N, R, R, 3], decoded once and cached in ``cache_dir``.
 
-    Corrupt or unreadable files are skipped with one warning each and a count.
+    Corrupt or unreadable files are skipped with one warning each and a count. With
+    ``write_cache=False`` (every process of a distributed run but the first) the cache is
+    read if present and never written.
     """
     folder = Path(folder)
     files = scan(folder) if files is None else files
@@ -108,6 +110,8 @@ def load_folder(folder: Path, resolution: int, cache_dir: Path, fit: str = "crop
     if not images:
         raise DataError(f"data folder {folder}: none of its {len(files)} image files could be read")
     arr = np.stack(images)
+    if not write_cache:
+        return arr, DataSummary(len(arr), skipped, cache, False)
     cache.parent.mkdir(parents=True, exist_ok=True)
     for old in cache.parent.glob(f"dataset-{resolution}-*.npy"):
         old.unlink(missing_ok=True)

@@ -1,25 +1,36 @@
-"""The training loop: data, steps, previews, metrics, checkpoints, clean interruption."""
+"""The training loop: data, steps, previews, metrics, checkpoints, clean interruption.
+
+One step (docs/training.md explains the recipe):
+  D:  softplus(D(aug(G(z)))) + softplus(-D(aug(x)))        non-saturating logistic loss
+  R1: every r1_interval steps, r1_interval * gamma/2 * |grad_x D(aug(x))|^2   (lazy regularisation)
+  G:  softplus(-D(aug(G(z)))) on the same fakes, through the updated discriminator
+  then the moving average of G, and ADA's update of the augmentation probability.
+"""
 
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import logging
 import os
 import signal
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..seeds import z_batch
-from . import checkpoint
+from ..swd import Reference, SWDConfig
+from . import checkpoint, distributed
+from .augment import AdaptiveP, augment
 from .config import ARCHITECTURE_FIELDS, TrainConfig
 from .data import load_folder, scan
 from .models import build, to_uint8_nhwc
@@ -33,8 +44,9 @@ PREVIEW_SEEDS = tuple(range(16))
 class TrainResult:
     run: Path
     step: int
-    checkpoint: Path
+    checkpoint: Path | None  # None in processes other than the first of a distributed run
     interrupted: bool
+    main: bool = True  # the process that writes files and prints
 
 
 class _StopFlag:
@@ -98,125 +110,325 @@ def save_grid(images: np.ndarray, path: Path, cols: int = 4) -> None:
 
 
 @torch.no_grad()
-def preview(generator: torch.nn.Module, z_dim: int, device: torch.device, seeds: tuple[int, ...] = PREVIEW_SEEDS) -> np.ndarray:
-    """Contract images (uint8 NHWC) of ``seeds``: the same pixels export and serve give."""
+def generate(generator: torch.nn.Module, z_dim: int, device: torch.device, seeds: Sequence[int], batch: int = 64,
+             truncation: float = 1.0) -> np.ndarray:
+    """Contract images (uint8 NHWC) of ``seeds``: the same pixels export and serve give
+    (eval mode, fixed noise; a generator with a truncation input gets ψ as the graph does)."""
     was_training = generator.training
     generator.eval()
-    z = torch.from_numpy(z_batch(list(seeds), z_dim)).to(device)
-    out = to_uint8_nhwc(generator(z)).cpu().numpy()
+    seeds = list(seeds)
+    out = []
+    for i in range(0, len(seeds), batch):
+        z = torch.from_numpy(z_batch(seeds[i:i + batch], z_dim)).to(device)
+        if getattr(generator, "has_truncation", False):
+            x = generator(z, torch.tensor(truncation, device=device))
+        else:
+            x = generator(z * truncation if truncation != 1.0 else z)
+        out.append(to_uint8_nhwc(x.float()).cpu().numpy())
     generator.train(was_training)
-    return out
+    return np.concatenate(out)
+
+
+def preview(generator: torch.nn.Module, z_dim: int, device: torch.device, seeds: Sequence[int] = PREVIEW_SEEDS) -> np.ndarray:
+    """The sample grid's images: contract seeds 0..15."""
+    return generate(generator, z_dim, device, seeds)
+
+
+def swd_reference(data: np.ndarray, count: int, seed: int = 0) -> Reference:
+    """SWD reference of up to ``count`` training images (a seeded choice when there are more)."""
+    pick = np.sort(np.random.default_rng(seed).permutation(len(data))[:count])
+    return Reference(np.asarray(data[pick]), SWDConfig())
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How the steps run: autocast dtype (None = float32) and memory format."""
+
+    dtype: torch.dtype | None
+    channels_last: bool
+
+    def autocast(self, device: torch.device):
+        return torch.autocast(device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
+
+    def describe(self) -> str:
+        dtype = {None: "float32", torch.bfloat16: "mixed bfloat16", torch.float16: "mixed float16"}[self.dtype]
+        return dtype + (", channels_last" if self.channels_last else "")
+
+
+def resolve_precision(config: TrainConfig, device: torch.device) -> Precision:
+    """Mixed precision and channels_last default on with CUDA (bfloat16 where the GPU has it,
+    else float16 with loss scaling); TF32 per ``config.tf32``. On the CPU they stay off unless asked."""
+    cuda = device.type == "cuda"
+    amp = config.amp if config.amp is not None else cuda
+    dtype = None
+    if amp:
+        dtype = torch.bfloat16 if not cuda or torch.cuda.is_bf16_supported() else torch.float16
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = config.tf32
+        torch.backends.cudnn.allow_tf32 = config.tf32
+        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
+    return Precision(dtype, config.channels_last if config.channels_last is not None else cuda)
+
+
+def _real_batch(data: np.ndarray, idx: torch.Tensor, flip: torch.Tensor | None, device: torch.device,
+                precision: Precision) -> torch.Tensor:
+    """Images ``idx`` of the cached array as float [-1, 1] NCHW on ``device``, mirrored where ``flip``."""
+    real = torch.from_numpy(np.ascontiguousarray(data[np.sort(idx.numpy())])).to(device, non_blocking=True)
+    real = real.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    if flip is not None:
+        f = flip.to(device)
+        real[f] = real[f].flip(3)
+    if precision.channels_last:
+        real = real.contiguous(memory_format=torch.channels_last)
+    return real
+
+
+def _r1_penalty(D: torch.nn.Module, real: torch.Tensor, p: float, policy: tuple[str, ...]) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): squared gradient norm of D's logits at the real images, in float32.
+    The gradient is taken with respect to the images before augmentation, as in ADA."""
+    x = real.detach().requires_grad_(True)
+    logits = D(augment(x, p, policy))
+    (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+    # 0 * logits keeps the last bias (no part of the gradient) in the graph, as DDP expects.
+    return grad.square().sum((1, 2, 3)).mean() + 0.0 * logits.sum()
+
+
+def _rng_state(sampler: torch.Generator, device: torch.device) -> dict[str, Any]:
+    rng = {"torch": torch.get_rng_state(), "sampler": sampler.get_state()}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    return rng
 
 
 def train(config: TrainConfig, resume_state: dict[str, Any] | None = None) -> TrainResult:
-    """Run (or continue) training until ``config.steps``; returns where it stopped."""
-    run = Path(config.out)
+    """Run (or continue) training until ``config.steps``; returns where it stopped.
+
+    Under ``torchrun`` every process runs this; see ``distributed.py``."""
     device = resolve_device(config.device)
+    ddp = distributed.init(device.type)
+    if device.type == "cuda" and ddp.enabled:
+        device = torch.device("cuda", ddp.local_rank)
+    try:
+        return _train(config, resume_state, device, ddp)
+    finally:
+        distributed.shutdown(ddp)
+
+
+def _train(config: TrainConfig, resume_state: dict[str, Any] | None, device: torch.device, ddp: distributed.Dist) -> TrainResult:
+    run = Path(config.out)
     files = scan(Path(config.data))  # a bad data folder fails before anything is written
-    run.mkdir(parents=True, exist_ok=True)
+    if config.batch % ddp.world:
+        raise ConfigError(f"--batch {config.batch} must be a multiple of the {ddp.world} training processes")
+    local = config.batch // ddp.world  # each process trains on its slice of every batch
     if config.threads:
         torch.set_num_threads(config.threads)
-
-    data, summary = load_folder(Path(config.data), config.resolution, run / "cache", config.fit, config.progress, files)
-    if summary.skipped:
-        log.warning("skipped %d unreadable file(s) in %s", summary.skipped, config.data)
-    log.info("data: %d images from %s%s", summary.images, config.data, " (cached)" if summary.from_cache else "")
-    print(f"run folder {run}: checkpoints in {run / 'checkpoints'}, samples in {run / 'samples'}, "
-          f"metrics in {run / 'metrics.jsonl'}, settings in {run / 'training_options.json'}", flush=True)
+    if ddp.main:
+        run.mkdir(parents=True, exist_ok=True)
+        data, summary = load_folder(Path(config.data), config.resolution, run / "cache", config.fit, config.progress, files)
+    ddp.barrier()  # the others read the cache the first process wrote
+    if not ddp.main:
+        data, summary = load_folder(Path(config.data), config.resolution, run / "cache", config.fit, False, files, write_cache=False)
+    if ddp.main:
+        if summary.skipped:
+            log.warning("skipped %d unreadable file(s) in %s", summary.skipped, config.data)
+        log.info("data: %d images from %s%s", summary.images, config.data, " (cached)" if summary.from_cache else "")
+    precision = resolve_precision(config, device)
+    memory_format = torch.channels_last if precision.channels_last else torch.preserve_format
 
     torch.manual_seed(config.seed)
     G, D = build(config.arch, z_dim=config.z_dim, resolution=config.resolution, channels=config.channels,
-                 g_width=config.g_width, d_width=config.d_width)
-    G, D = G.to(device), D.to(device)
+                 g_width=config.g_width, d_width=config.d_width, map_layers=config.map_layers)
+    if ddp.rank:  # every process its own latents, noise and augmentations
+        torch.manual_seed(config.seed + 1_000_003 * ddp.rank)
+    G, D = G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    lazy = config.r1_interval / (config.r1_interval + 1) if config.r1_gamma > 0 else 1.0  # StyleGAN2's lazy-R1 correction
     opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
-    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
-    sampler = torch.Generator().manual_seed(config.seed + 1)  # batches and flips, on the CPU
+    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d * lazy, betas=(config.beta1**lazy, config.beta2**lazy))
+    fp16 = precision.dtype == torch.float16
+    scaler_g, scaler_d = torch.amp.GradScaler(device.type, enabled=fp16), torch.amp.GradScaler(device.type, enabled=fp16)
+    ada = AdaptiveP(config.augment_p if config.augment != "off" else 0.0, config.ada_target, config.ada_kimg,
+                    adaptive=config.augment == "ada")
+    policy = config.policy
+    sampler = torch.Generator().manual_seed(config.seed + 1)  # batches and flips, on the CPU, the same in every process
     step, images_seen = 0, 0
 
     if resume_state is not None:
         G.load_state_dict(resume_state["G"])
         G_ema.load_state_dict(resume_state["G_ema"])
         D.load_state_dict(resume_state["D"])
-        opt_g.load_state_dict(resume_state["opt_G"])
-        opt_d.load_state_dict(resume_state["opt_D"])
-        sampler.set_state(resume_state["rng"]["sampler"])
-        torch.set_rng_state(resume_state["rng"]["torch"])
-        if device.type == "cuda" and "cuda" in resume_state["rng"]:
-            torch.cuda.set_rng_state(resume_state["rng"]["cuda"])
+        for opt, key in ((opt_g, "opt_G"), (opt_d, "opt_D")):
+            settings = [(g["lr"], g["betas"]) for g in opt.param_groups]
+            opt.load_state_dict(resume_state[key])
+            for g, (lr, betas) in zip(opt.param_groups, settings):  # the config's values: --lr-g etc. may have changed
+                g["lr"], g["betas"] = lr, betas
+        for scaler, key in ((scaler_g, "scaler_G"), (scaler_d, "scaler_D")):
+            if fp16 and resume_state.get(key):
+                scaler.load_state_dict(resume_state[key])
+        if config.augment == "ada" and "augment" in resume_state:
+            ada.load_state_dict(resume_state["augment"])
+        rng = resume_state["rng"]
+        sampler.set_state(rng["sampler"])
+        per_rank = resume_state.get("rng_ranks") or [rng]
+        if len(per_rank) == ddp.world:
+            rng = per_rank[ddp.rank]
+            torch.set_rng_state(rng["torch"])
+            if device.type == "cuda" and "cuda" in rng:
+                torch.cuda.set_rng_state(rng["cuda"], device)
+        elif ddp.main:
+            log.warning("resuming a run of %d processes with %d: random streams start afresh, so the run will not "
+                        "repeat an uninterrupted one exactly", len(per_rank), ddp.world)
         step, images_seen = int(resume_state["step"]), int(resume_state["images_seen"])
-        _truncate_metrics(run / "metrics.jsonl", step)
+        if ddp.main:
+            _truncate_metrics(run / "metrics.jsonl", step)
+            print(f"resuming {run} at step {step} of {config.steps}", flush=True)
 
-    (run / "training_options.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    G_train, D_train = G, D
+    if ddp.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
 
-    def state() -> dict[str, Any]:
-        rng = {"torch": torch.get_rng_state(), "sampler": sampler.get_state()}
-        if device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state()
-        return {"config": config.to_dict(), "step": step, "images_seen": images_seen,
-                "dataset": {"images": summary.images, "folder": str(config.data)},
-                "G": G.state_dict(), "G_ema": G_ema.state_dict(), "D": D.state_dict(), "opt_G": opt_g.state_dict(), "opt_D": opt_d.state_dict(), "rng": rng}
+        ids = [device.index] if device.type == "cuda" else None
+        # Buffers (batch-norm statistics, w_avg) start equal, then follow each process's slice; rank 0's are saved.
+        no_sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters \
+            else {"broadcast_buffers": False}
+        G_train = DDP(G, device_ids=ids, **no_sync)
+        D_train = DDP(D, device_ids=ids, **no_sync)
+        # The [1, C] weight of D's last layer gets [1, 1]-strided gradients in the R1 pass: same memory, harmless.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
 
-    last_ckpt = checkpoint.list_checkpoints(run)[-1] if checkpoint.list_checkpoints(run) else None
+    reference = None
+    if ddp.main:
+        for p in checkpoint.remove_partial(run):
+            log.warning("removed %s, left by a run killed while saving", p.name)
+        (run / "training_options.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        if config.swd_every:
+            reference = swd_reference(data, config.swd_images)
+        print(f"run folder {run}: checkpoints in {run / 'checkpoints'}, samples in {run / 'samples'}, "
+              f"metrics in {run / 'metrics.jsonl'}, settings in {run / 'training_options.json'}", flush=True)
+        print(f"{config.arch} {config.resolution}px, batch {config.batch}"
+              f"{f' over {ddp.world} processes' if ddp.enabled else ''}, {device.type} {precision.describe()}, "
+              f"augment {config.augment}{f' p={ada.p:.3f}' if config.augment != 'off' else ''}, "
+              f"R1 gamma {config.r1_gamma:g}, EMA {config.ema_kimg:g} kimg", flush=True)
+
+    def save() -> Path | None:
+        rngs = ddp.gather(_rng_state(sampler, device))
+        digests = ddp.gather(distributed.weights_digest(G, G_ema, D)) if ddp.enabled else None
+        if not ddp.main:
+            return None
+        state = {"config": config.to_dict(), "step": step, "images_seen": images_seen,
+                 "dataset": {"images": summary.images, "folder": str(config.data)},
+                 "G": G.state_dict(), "G_ema": G_ema.state_dict(), "D": D.state_dict(),
+                 "opt_G": opt_g.state_dict(), "opt_D": opt_d.state_dict(),
+                 "scaler_G": scaler_g.state_dict(), "scaler_D": scaler_d.state_dict(),
+                 "augment": ada.state_dict(), "rng": rngs[0], "world": ddp.world}
+        if ddp.enabled:
+            state["rng_ranks"] = rngs
+            state["rank_digests"] = digests
+            if len(set(digests)) != 1:
+                log.warning("step %d: the processes' weights differ (%s)", step, ", ".join(d[:12] for d in digests))
+        return checkpoint.save(run, state, step, config.keep)
+
+    last_ckpt = checkpoint.list_checkpoints(run)[-1] if ddp.main and checkpoint.list_checkpoints(run) else None
+    saved_at = step if resume_state is not None else None  # the step of the newest checkpoint
     n = len(data)
     bar = None
-    if config.progress:
+    if config.progress and ddp.main:
         from tqdm import tqdm
 
         bar = tqdm(total=config.steps, initial=step, desc="training", unit="step", dynamic_ncols=True, disable=None)
-    metrics = open(run / "metrics.jsonl", "a")
-    t_last, seen_last = time.perf_counter(), images_seen
+    metrics = open(run / "metrics.jsonl", "a") if ddp.main else None
+    t_last, seen_last, side = time.perf_counter(), images_seen, 0.0  # side: time spent on samples, SWD, checkpoints
     interrupted = False
+    r1_value = None
     try:
         with _StopFlag() as stop:
             while step < config.steps:
                 idx = torch.randint(n, (config.batch,), generator=sampler)
-                real = torch.from_numpy(np.ascontiguousarray(data[np.sort(idx.numpy())])).to(device)
-                real = real.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-                if config.mirror:
-                    flip = torch.rand(config.batch, generator=sampler) < 0.5
-                    real[flip.to(device)] = real[flip.to(device)].flip(3)
-                z = torch.randn(config.batch, config.z_dim, device=device)
+                flip = torch.rand(config.batch, generator=sampler) < 0.5 if config.mirror else None
+                mine = slice(ddp.rank * local, (ddp.rank + 1) * local)
+                real = _real_batch(data, idx[mine], flip[mine] if flip is not None else None, device, precision)
+                z = torch.randn(local, config.z_dim, device=device)
 
-                fake = G(z)
-                loss_d = F.softplus(-D(real)).mean() + F.softplus(D(fake.detach())).mean()
+                # Discriminator: non-saturating logistic loss on augmented reals and fakes.
+                with precision.autocast(device):
+                    fake = G_train(z)
+                    real_logits = D_train(augment(real, ada.p, policy)).float()
+                    fake_logits = D_train(augment(fake.detach(), ada.p, policy)).float()
+                loss_d = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+                ada.observe(real_logits)
                 opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-                loss_g = F.softplus(-D(fake)).mean()
+                scaler_d.scale(loss_d).backward()
+                scaler_d.step(opt_d)
+                scaler_d.update()
+                if config.r1_gamma > 0 and step % config.r1_interval == 0:  # lazy R1, scaled by its interval
+                    penalty = _r1_penalty(D_train, real, ada.p, policy)
+                    opt_d.zero_grad(set_to_none=True)
+                    (penalty * (config.r1_gamma / 2 * config.r1_interval)).backward()
+                    opt_d.step()
+                    r1_value = penalty.detach()
+
+                # Generator: the same fakes through the updated discriminator (its weights frozen).
+                D.requires_grad_(False)
+                with precision.autocast(device):
+                    loss_g = F.softplus(-D(augment(fake, ada.p, policy)).float()).mean()
                 opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                opt_g.step()
+                scaler_g.scale(loss_g).backward()
+                scaler_g.step(opt_g)
+                scaler_g.update()
+                D.requires_grad_(True)
                 _update_ema(G_ema, G, _ema_beta(config, images_seen))
 
                 step += 1
                 images_seen += config.batch
+                ada.adjust(step, config.batch, ddp.sum_ if ddp.enabled else None)
+                stopping = stop.requested
+                if ddp.enabled:  # every process stops at the same step
+                    stopping = bool(ddp.sum_(torch.tensor([float(stop.requested)], device=device)).item())
+
+                rec: dict[str, Any] = {}
                 if step % config.log_every == 0 or step == config.steps:
+                    losses = ddp.sum_(torch.stack([loss_d.detach(), loss_g.detach()]).float()) / ddp.world
                     now = time.perf_counter()
-                    ips = (images_seen - seen_last) / max(now - t_last, 1e-9)
-                    t_last, seen_last = now, images_seen
-                    rec = {"step": step, "images": images_seen, "loss_d": round(loss_d.item(), 5),
-                           "loss_g": round(loss_g.item(), 5), "images_per_s": round(ips, 1), "time": time.time()}
-                    metrics.write(json.dumps(rec) + "\n")
-                    metrics.flush()
+                    ips = (images_seen - seen_last) / max(now - t_last - side, 1e-9)
+                    t_last, seen_last, side = now, images_seen, 0.0
+                    rec = {"step": step, "images": images_seen, "loss_d": round(losses[0].item(), 5),
+                           "loss_g": round(losses[1].item(), 5), "augment_p": round(ada.p, 5), "images_per_s": round(ips, 1)}
+                    if r1_value is not None:
+                        rec["r1"] = round(r1_value.item(), 5)
+                t_side = time.perf_counter()
+                if ddp.main:
+                    if reference is not None and (step % config.swd_every == 0 or step == config.steps):
+                        result = reference.distance(generate(G_ema, config.z_dim, device, range(config.swd_images)))
+                        rec.update(step=step, images=images_seen, swd=round(result.mean, 3),
+                                   swd_levels={str(k): round(v, 3) for k, v in result.levels.items()})
+                    if rec:
+                        metrics.write(json.dumps({**rec, "time": round(time.time(), 3)}) + "\n")
+                        metrics.flush()
+                        if bar is not None and "loss_d" in rec:
+                            post = {"img_s": f"{rec['images_per_s']:.0f}", "d": f"{rec['loss_d']:.3f}", "g": f"{rec['loss_g']:.3f}"}
+                            if config.augment != "off":
+                                post["p"] = f"{ada.p:.3f}"
+                            bar.set_postfix(post)
+                        if bar is not None and "swd" in rec:
+                            bar.write(f"step {step}: SWD x1e3 {rec['swd']:.2f}")
                     if bar is not None:
-                        bar.set_postfix(img_s=f"{ips:.0f}", d=f"{rec['loss_d']:.3f}", g=f"{rec['loss_g']:.3f}")
-                if bar is not None:
-                    bar.update(1)
-                if step % config.sample_every == 0 or step == config.steps:
-                    save_grid(preview(G_ema, config.z_dim, device), run / "samples" / f"step-{step:08d}.png")
+                        bar.update(1)
+                    if step % config.sample_every == 0 or step == config.steps:
+                        save_grid(preview(G_ema, config.z_dim, device), run / "samples" / f"step-{step:08d}.png")
                 if step % config.checkpoint_every == 0 or step == config.steps:
-                    last_ckpt = checkpoint.save(run, state(), step, config.keep)
-                if stop.requested:
+                    last_ckpt, saved_at = save(), step
+                side += time.perf_counter() - t_side
+                if stopping:
                     interrupted = True
                     break
-            if interrupted or last_ckpt is None or not last_ckpt.name.endswith(f"{step:08d}.pt"):
-                last_ckpt = checkpoint.save(run, state(), step, config.keep)
+            if interrupted or saved_at != step:
+                last_ckpt = save()
     finally:
-        metrics.close()
+        if metrics is not None:
+            metrics.close()
         if bar is not None:
             bar.close()
-    return TrainResult(run=run, step=step, checkpoint=last_ckpt, interrupted=interrupted)
+    return TrainResult(run=run, step=step, checkpoint=last_ckpt, interrupted=interrupted, main=ddp.main)
 
 
 def _ema_beta(config: TrainConfig, images_seen: int) -> float:
@@ -234,8 +446,7 @@ def _ema_beta(config: TrainConfig, images_seen: int) -> float:
 @torch.no_grad()
 def _update_ema(ema: torch.nn.Module, model: torch.nn.Module, beta: float) -> None:
     """Moving average of the weights; buffers (batch-norm statistics) are copied as they are."""
-    for pe, p in zip(ema.parameters(), model.parameters()):
-        pe.lerp_(p, 1.0 - beta)
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - beta)
     for be, b in zip(ema.buffers(), model.buffers()):
         be.copy_(b)
 

@@ -1,7 +1,8 @@
-"""Network definitions, one screen each.
+"""Network definitions, one screen each, and the registry ``build`` reads.
 
 DCGAN (Radford et al. 2016): a stack of stride-2 transposed convolutions with
-batch norm, doubling resolution from 4x4 and halving width each step.
+batch norm, doubling resolution from 4x4 and halving width each step. The
+style-based generator and residual discriminator live in ``style.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ def _widths(resolution: int, width: int, max_width: int) -> list[int]:
 
 class DCGANGenerator(nn.Module):
     """z [N, z_dim] -> image [N, C, R, R] in [-1, 1]."""
+
+    has_truncation = False  # ganplug truncates a DCGAN by scaling z
 
     def __init__(self, z_dim: int = 128, resolution: int = 64, channels: int = 3, width: int = 32, max_width: int = 512):
         super().__init__()
@@ -78,22 +81,39 @@ def to_uint8_nhwc(x: torch.Tensor) -> torch.Tensor:
 
 
 class ContractModel(nn.Module):
-    """Generator plus post-processing: exactly what the exported graph computes."""
+    """Generator plus post-processing: exactly what the exported graph computes.
+
+    Generators that track an average latent (``has_truncation``) take the contract's
+    scalar ``truncation`` input; the others take ``z`` alone.
+    """
 
     def __init__(self, generator: nn.Module):
         super().__init__()
         self.generator = generator
+        self.has_truncation = bool(getattr(generator, "has_truncation", False))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, truncation: torch.Tensor | None = None) -> torch.Tensor:
+        if self.has_truncation:
+            return to_uint8_nhwc(self.generator(z, truncation))
         return to_uint8_nhwc(self.generator(z))
 
 
-def build(arch: str, *, z_dim: int, resolution: int, channels: int, g_width: int, d_width: int) -> tuple[nn.Module, nn.Module]:
-    """Generator and discriminator for ``arch``."""
-    if arch != "dcgan":
-        raise ValueError(f"unknown architecture {arch!r}")
-    g = DCGANGenerator(z_dim, resolution, channels, g_width)
-    d = DCGANDiscriminator(resolution, channels, d_width)
-    g.apply(init_weights)
-    d.apply(init_weights)
-    return g, d
+ARCHS = ("dcgan", "style")
+
+
+def build(arch: str, *, z_dim: int, resolution: int, channels: int, g_width: int, d_width: int,
+          map_layers: int = 2) -> tuple[nn.Module, nn.Module]:
+    """Generator and discriminator for ``arch``, initialised from torch's global RNG."""
+    if arch == "dcgan":
+        g: nn.Module = DCGANGenerator(z_dim, resolution, channels, g_width)
+        d: nn.Module = DCGANDiscriminator(resolution, channels, d_width)
+        g.apply(init_weights)
+        d.apply(init_weights)
+        return g, d
+    if arch == "style":
+        from .style import ResidualDiscriminator, StyleGenerator
+
+        max_g, max_d = max(256, g_width * 8), max(256, d_width * 8)
+        return (StyleGenerator(z_dim, resolution, channels, g_width, max_g, map_layers),
+                ResidualDiscriminator(resolution, channels, d_width, max_d))
+    raise ValueError(f"unknown architecture {arch!r}")
