@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import __version__
-from .errors import ConfigError, GanplugError
+from .errors import ConfigError, ContractError, GanplugError
 
 log = logging.getLogger("ganplug")
 
@@ -129,6 +129,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exporter", choices=("auto", "dynamo", "legacy"), default="auto",
                    help="auto: PyTorch's current (torch.export) exporter, falling back to the legacy one")
     p.add_argument("--half", action="store_true", help="also write NAME.fp16.onnx (fp16 weights, for GPU serving)")
+    p.add_argument("--split", action="store_true",
+                   help="style models: also write NAME.mapping.onnx (z -> w) and NAME.synthesis.onnx (w -> image)")
 
 
 @command("export")
@@ -137,10 +139,13 @@ def cmd_export(a: argparse.Namespace) -> int:
 
     src = Path(a.source)
     out = a.output or str(Path("export") / f"{(src if src.is_dir() else src.parent.parent).name}.onnx")
-    rep = export(ExportConfig(source=a.source, output=out, dataset=a.dataset, exporter=a.exporter, half=a.half))
+    rep = export(ExportConfig(source=a.source, output=out, dataset=a.dataset, exporter=a.exporter, half=a.half,
+                                   split=a.split))
     print(f"wrote {rep.path} ({rep.size_bytes / 1e6:.1f} MB, {rep.exporter} exporter, max difference {rep.max_diff} level(s))")
     if rep.half:
         print(f"wrote {rep.half} ({rep.half.stat().st_size / 1e6:.1f} MB, fp16)")
+    for part in rep.parts:
+        print(f"wrote {part} ({part.stat().st_size / 1e6:.1f} MB, {part.stem.rsplit('.', 1)[1]} half)")
     return 0
 
 
@@ -382,7 +387,12 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 def cmd_info(a: argparse.Namespace) -> int:
     from . import contract
 
-    engine = _engine(a)
+    try:
+        engine = _engine(a)
+    except ContractError:
+        if not _info_part(a.model):
+            raise
+        return 0
     info = engine.info
     print(f"model      {info.path} ({Path(info.path).stat().st_size / 1e6:.2f} MB)")
     print(f"contract   version {info.contract}")
@@ -403,6 +413,34 @@ def cmd_info(a: argparse.Namespace) -> int:
         for row in bench_engine(engine, (1, 4), 20, engine.provider):
             print(f"bench      batch {row.batch}: {row.frames_per_s:.1f} frames/s, {row.p50_ms:.2f} ms per run (median)")
     return 0
+
+
+def _info_part(path: str | None) -> bool:
+    """Describe one half of a split export (which no server plays alone); False if it is not one."""
+    import onnxruntime as ort
+
+    from . import contract
+
+    if not path:
+        return False
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    except Exception:
+        return False
+    meta = session.get_modelmeta().custom_metadata_map
+    if contract.META_PART not in meta:
+        return False
+    print(f"model      {path} ({Path(path).stat().st_size / 1e6:.2f} MB)")
+    print(f"contract   version {meta.get(contract.META_PREFIX + 'contract')}, {meta[contract.META_PART]} half of a split export")
+    for i in session.get_inputs():
+        print(f"input      {i.name} {i.type} {i.shape}")
+    for o in session.get_outputs():
+        print(f"output     {o.name} {o.type} {o.shape}")
+    for k, v in sorted(meta.items()):
+        print(f"metadata   {k} = {v if len(v) <= 100 else f'<{len(v)} characters>'}")
+    return True
 
 
 def _parameter_count(info) -> str:

@@ -22,6 +22,9 @@ META_PREFIX = "ganplug."
 REQUIRED_META = ("contract", "z_dim", "resolution", "channels", "architecture", "dataset")
 # Optional: semantic directions in z space, float32 [K, z_dim] row-major, base64; shape as "K,z_dim".
 META_DIRECTIONS, META_DIRECTIONS_SHAPE = META_PREFIX + "directions", META_PREFIX + "directions_shape"
+# Split exports (style models): "mapping" (z, truncation -> w) or "synthesis" (w -> image); absent in whole models.
+META_PART = META_PREFIX + "part"
+INPUT_W = OUTPUT_W = "w"
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,11 @@ def check_model(path: str, inputs: Sequence[Any], outputs: Sequence[Any], meta: 
     ``name``, ``type`` and ``shape``); ``meta`` is the custom metadata map.
     Raises :class:`ContractError` naming the first thing that is wrong.
     """
+    part = meta.get(META_PART)
+    if part:  # a half of a split export: fine for other programs, but not a whole model to serve
+        whole = path.rsplit("." + part, 1)[0] + ".onnx" if f".{part}." in path else "the whole-model file"
+        raise ContractError(f"{path}: is the {part} half of a split export (input {'z' if part == 'mapping' else 'w'}, "
+                            f"output {'w' if part == 'mapping' else 'image'}); serve {whole}, or chain the halves as export/README.md shows")
     missing = [k for k in REQUIRED_META if META_PREFIX + k not in meta]
     if missing:
         raise _fail(path, "missing metadata " + ", ".join(META_PREFIX + k for k in missing))

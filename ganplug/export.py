@@ -37,6 +37,7 @@ class ExportConfig:
     opset: int = OPSET
     exporter: str = "auto"  # auto (current, falling back to legacy), dynamo or legacy
     half: bool = False  # also write NAME.fp16.onnx for GPU serving
+    split: bool = False  # style models: also write NAME.mapping.onnx and NAME.synthesis.onnx
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class ExportReport:
     seeds: int
     size_bytes: int
     half: Path | None = None
+    parts: tuple[Path, ...] = ()
 
 
 def _load_generator(source: str):
@@ -69,23 +71,21 @@ def _load_generator(source: str):
     return g, cfg, state
 
 
-def _export_graph(model, z_dim: int, path: Path, opset: int, exporter: str) -> str:
-    """Write the bare graph; returns which exporter produced it. A model with ``has_truncation``
-    gets the contract's scalar ``truncation`` input after ``z``."""
+def _export_graph(model, example: dict, output: str, path: Path, opset: int, exporter: str) -> str:
+    """Write the bare graph with inputs named and shaped as ``example`` (the first one's batch
+    axis dynamic, the others fixed, as the scalar ``truncation``) and one output; returns which
+    exporter produced it."""
     import torch
 
-    example: tuple = (torch.zeros(2, z_dim),)
-    inputs = [contract.INPUT_Z]
-    dynamic: dict = {"z": {0: torch.export.Dim("N", min=1, max=4096)}}
-    if getattr(model, "has_truncation", False):
-        example += (torch.tensor(1.0),)
-        inputs.append(contract.INPUT_TRUNCATION)
-        dynamic["truncation"] = None
+    inputs = list(example)
+    dynamic: dict = {name: None for name in inputs}
+    dynamic[inputs[0]] = {0: torch.export.Dim("N", min=1, max=4096)}
+    args = tuple(example.values())
     if exporter in ("auto", "dynamo"):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                prog = torch.onnx.export(model, example, None, input_names=inputs, output_names=[contract.OUTPUT_IMAGE],
+                prog = torch.onnx.export(model, args, None, input_names=inputs, output_names=[output],
                                          dynamic_shapes=dynamic, dynamo=True, opset_version=opset, verbose=False)
             prog.save(str(path))
             return "dynamo"
@@ -95,8 +95,8 @@ def _export_graph(model, z_dim: int, path: Path, opset: int, exporter: str) -> s
             print(f"ganplug export: current exporter failed ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}); using the legacy exporter")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, example, str(path), input_names=inputs, output_names=[contract.OUTPUT_IMAGE],
-                          dynamic_axes={contract.INPUT_Z: {0: "N"}, contract.OUTPUT_IMAGE: {0: "N"}},
+        torch.onnx.export(model, args, str(path), input_names=inputs, output_names=[output],
+                          dynamic_axes={inputs[0]: {0: "N"}, output: {0: "N"}},
                           opset_version=opset, dynamo=False)
     return "legacy"
 
@@ -109,6 +109,8 @@ def export(config: ExportConfig) -> ExportReport:
     from .train.models import ContractModel
 
     g, cfg, state = _load_generator(config.source)
+    if config.split and not hasattr(g, "synthesize"):
+        raise ExportError(f"--split needs a style model (mapping z -> w, then synthesis); this run is {cfg.arch}")
     model = ContractModel(g).eval()
     out = Path(config.output)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +133,10 @@ def export(config: ExportConfig) -> ExportReport:
         meta.update({k[len(contract.META_PREFIX):]: v for k, v in contract.encode_directions(principal_directions(g, cfg.z_dim)).items()})
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".ganplug-export-") as tmpdir:
         raw = Path(tmpdir) / "raw.onnx"
-        used = _export_graph(model, cfg.z_dim, raw, config.opset, config.exporter)
+        example = {contract.INPUT_Z: torch.zeros(2, cfg.z_dim)}
+        if model.has_truncation:
+            example[contract.INPUT_TRUNCATION] = torch.tensor(1.0)
+        used = _export_graph(model, example, contract.OUTPUT_IMAGE, raw, config.opset, config.exporter)
         m = onnx.load(str(raw), load_external_data=True)
         staged = _finish(m, {**meta, "exporter": used, "precision": "fp32"}, Path(tmpdir) / "model.onnx")
         max_diff, mean_diff = _parity(staged, z, want, "fp32", MAX_LEVELS, MAX_MEAN_LEVELS)
@@ -145,9 +150,48 @@ def export(config: ExportConfig) -> ExportReport:
             staged_half = _finish(h, {**meta, "exporter": used, "precision": "fp16"}, Path(tmpdir) / "model-fp16.onnx")
             _parity(staged_half, z, want, "fp16", HALF_MAX_LEVELS, HALF_MAX_MEAN_LEVELS)
             half = out.with_name(out.stem + ".fp16" + out.suffix)
+        parts = _split(g, cfg, {**meta, "precision": "fp32"}, z, want, Path(tmpdir), config) if config.split else {}
+        if half:
             os.replace(staged_half, half)
+        for name, staged_part in parts.items():
+            os.replace(staged_part, out.with_name(f"{out.stem}.{name}{out.suffix}"))
         os.replace(staged, out)
-    return ExportReport(out, used, max_diff, mean_diff, len(PARITY_SEEDS), out.stat().st_size, half)
+    return ExportReport(out, used, max_diff, mean_diff, len(PARITY_SEEDS), out.stat().st_size, half,
+                        tuple(out.with_name(f"{out.stem}.{name}{out.suffix}") for name in parts))
+
+
+def _split(g, cfg, meta: dict[str, str], z: np.ndarray, want: dict[float, np.ndarray], tmpdir: Path,
+           config: ExportConfig) -> dict[str, Path]:
+    """Export the mapping and synthesis graphs of a style generator, check that the two chained
+    give the whole model's frames (same bounds), and return their staged paths."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from .train.models import MappingPart, SynthesisPart
+
+    base = {k: v for k, v in meta.items() if not k.startswith("directions")}  # directions live in z: the mapping's
+    staged = {}
+    for name, module, example, output in (
+            ("mapping", MappingPart(g), {contract.INPUT_Z: torch.zeros(2, cfg.z_dim), contract.INPUT_TRUNCATION: torch.tensor(1.0)},
+             contract.OUTPUT_W),
+            ("synthesis", SynthesisPart(g), {contract.INPUT_W: torch.zeros(2, cfg.z_dim)}, contract.OUTPUT_IMAGE)):
+        raw = tmpdir / f"raw-{name}.onnx"
+        used = _export_graph(module.eval(), example, output, raw, config.opset, config.exporter)
+        part_meta = {**(meta if name == "mapping" else base), "part": name, "w_dim": str(cfg.z_dim), "exporter": used}
+        staged[name] = _finish(onnx.load(str(raw), load_external_data=True), part_meta, tmpdir / f"model-{name}.onnx")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    mapping, synthesis = (ort.InferenceSession(str(staged[n]), opts, providers=["CPUExecutionProvider"]) for n in staged)
+    for psi, frames in want.items():
+        w = mapping.run(None, {contract.INPUT_Z: z, contract.INPUT_TRUNCATION: np.array(psi, np.float32)})[0]
+        got = synthesis.run(None, {contract.INPUT_W: w})[0]
+        diff = np.abs(got.astype(np.int16) - frames.astype(np.int16))
+        print(f"split (mapping -> synthesis) parity on {len(z)} seeds at truncation {psi:g}: max {int(diff.max())} level(s), "
+              f"mean {float(diff.mean()):.4f} (allowed max {MAX_LEVELS}, mean {MAX_MEAN_LEVELS})", flush=True)
+        if diff.max() > MAX_LEVELS or diff.mean() > MAX_MEAN_LEVELS:
+            raise ExportError(f"the split export at truncation {psi:g} differs from PyTorch by up to {int(diff.max())} levels; nothing written")
+    return staged
 
 
 def _finish(m, meta: dict[str, str], path: Path) -> Path:

@@ -121,3 +121,44 @@ def test_mixed_precision_and_channels_last_run_on_the_cpu(tiny_data, tmp_path):
     assert all(torch.isfinite(t).all() for t in state["G"].values())
     opts = (tmp_path / "amp" / "training_options.json").read_text()
     assert '"amp": true' in opts and '"channels_last": true' in opts
+
+
+def test_split_export_chains_to_the_whole_model(style_run, tmp_path):
+    """--split writes mapping (z, ψ -> w) and synthesis (w -> image); chained they give the
+    whole model's frames, mixing in w works, and a server refuses a half in one line."""
+    import onnxruntime as ort
+    from conftest import run_cli
+
+    out = tmp_path / "s.onnx"
+    r = run_cli("export", str(style_run), "-o", str(out), "--split", timeout=400)
+    assert r.returncode == 0, r.stderr
+    assert "split (mapping -> synthesis) parity on 16 seeds at truncation 0.7: max" in r.stdout
+    mapping = ort.InferenceSession(str(tmp_path / "s.mapping.onnx"), providers=["CPUExecutionProvider"])
+    synthesis = ort.InferenceSession(str(tmp_path / "s.synthesis.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in mapping.get_inputs()] == ["z", "truncation"] and [o.name for o in mapping.get_outputs()] == ["w"]
+    assert [i.name for i in synthesis.get_inputs()] == ["w"] and synthesis.get_outputs()[0].type == "tensor(uint8)"
+    assert synthesis.get_modelmeta().custom_metadata_map["ganplug.part"] == "synthesis"
+
+    whole = Engine(out, EngineConfig(device="cpu", threads=1))
+    z = z_batch([3, 4, 5], 32)
+    for psi in (1.0, 0.5):
+        w = mapping.run(None, {"z": z, "truncation": np.array(psi, np.float32)})[0]
+        assert w.shape == (3, 32)
+        got = synthesis.run(None, {"w": w})[0]
+        assert np.abs(got.astype(int) - whole.run(z, truncation=psi).astype(int)).max() <= 1
+    mixed = synthesis.run(None, {"w": 0.5 * (w[:1] + w[1:2])})[0]  # w-space mixing: a frame of its own
+    assert mixed.shape == (1, 32, 32, 3) and not np.array_equal(mixed[0], got[0])
+
+    r = run_cli("info", str(tmp_path / "s.synthesis.onnx"))
+    assert r.returncode == 0 and "synthesis half of a split export" in r.stdout and "input      w" in r.stdout
+    r = run_cli("render", str(tmp_path / "s.mapping.onnx"), "-o", str(tmp_path / "x.mp4"), "--seconds", "1")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "is the mapping half of a split export" in r.stderr and "s.onnx" in r.stderr
+
+
+def test_split_needs_a_style_model(tiny_run, tmp_path):
+    from conftest import run_cli
+
+    r = run_cli("export", str(tiny_run), "-o", str(tmp_path / "d.onnx"), "--split")
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and "--split needs a style model" in r.stderr
+    assert not list(tmp_path.glob("*.onnx"))

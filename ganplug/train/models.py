@@ -98,6 +98,28 @@ class ContractModel(nn.Module):
         return to_uint8_nhwc(self.generator(z))
 
 
+class MappingPart(nn.Module):
+    """The first graph of a split export: z (and ψ) -> w."""
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, z: torch.Tensor, truncation: torch.Tensor) -> torch.Tensor:
+        return self.generator.map(z, truncation)
+
+
+class SynthesisPart(nn.Module):
+    """The second graph of a split export: w -> uint8 NHWC image, post-processing included."""
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return to_uint8_nhwc(self.generator.synthesize(w))
+
+
 ARCHS = ("dcgan", "style")
 
 

@@ -145,17 +145,25 @@ class StyleGenerator(nn.Module):
         """w: where GANSpace (Härkönen et al. 2020) looks for a style generator's directions."""
         return self.mapping(z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8))  # z on the sphere, whatever its scale
 
-    def forward(self, z: torch.Tensor, truncation: torch.Tensor | float | None = None) -> torch.Tensor:
+    def map(self, z: torch.Tensor, truncation: torch.Tensor | float | None = None) -> torch.Tensor:
+        """z -> w, truncated towards ``w_avg`` by ψ; in training mode it also updates ``w_avg``."""
         w = self.features(z)
         if self.training:
             with torch.no_grad():
                 self.w_avg.copy_(w.detach().float().mean(0).lerp(self.w_avg, self.w_avg_beta))
         if truncation is not None:
             w = self.w_avg + truncation * (w - self.w_avg)
-        x, img = self.const.expand(z.shape[0], -1, -1, -1), None
+        return w
+
+    def synthesize(self, w: torch.Tensor) -> torch.Tensor:
+        """w [N, w_dim] -> image [N, C, R, R]."""
+        x, img = self.const.expand(w.shape[0], -1, -1, -1), None
         for block in self.blocks:
             x, img = block(x, img, w)
         return img
+
+    def forward(self, z: torch.Tensor, truncation: torch.Tensor | float | None = None) -> torch.Tensor:
+        return self.synthesize(self.map(z, truncation))
 
 
 def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
