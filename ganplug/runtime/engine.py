@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,25 @@ def _cache_path(model: Path, cache_dir: str | None) -> Path | None:
     return folder / f"{model.stem}-{key}.onnx"
 
 
+def _load_failure(message: str) -> str:
+    """One line on why onnxruntime would not load a file; opset trouble gets named plainly."""
+    opset = re.search(r"Opset (\d+) is under development.*?support for domain (\S+) is till opset (\d+)", message, re.S)
+    if opset:
+        return (f"uses opset {opset.group(1)}, newer than this onnxruntime {ort_version()} supports "
+                f"({opset.group(2)} up to {opset.group(3)}); re-export with an older opset or upgrade onnxruntime")
+    unsupported = re.search(r"(Opset \d+ .*?not supported[^.\n]*|opset_import[^.\n]*)", message)
+    if unsupported:
+        return f"not loadable by onnxruntime {ort_version()}: {unsupported.group(1)[:160]}"
+    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    return f"not a loadable ONNX model ({first[:200]})"
+
+
+def ort_version() -> str:
+    import onnxruntime as ort
+
+    return ort.__version__
+
+
 class Engine:
     """Runs a contract model. ``run`` takes float32 ``[N, z_dim]`` and returns uint8 ``[N, H, W, C]``."""
 
@@ -104,8 +124,7 @@ class Engine:
             try:
                 self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
             except Exception as e:  # onnxruntime raises its own exception types for unreadable files
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise ModelFileError(f"{path}: not a loadable ONNX model ({first[:200]})") from None
+                raise ModelFileError(f"{path}: {_load_failure(str(e))}") from None
             finally:
                 if tmp is not None and tmp.exists():
                     os.replace(tmp, cached)
