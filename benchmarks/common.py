@@ -43,7 +43,7 @@ def dcgan_model(resolution: int, width: int = 64, z_dim: int = 128):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _export_graph(ContractModel(g).eval(), z_dim, path, 18, "legacy")
+            _export_graph(ContractModel(g).eval(), {contract.INPUT_Z: torch.zeros(2, z_dim)}, contract.OUTPUT_IMAGE, path, 18, "legacy")
         m = onnx.load(str(path))
         onnx.helper.set_model_props(m, {
             "ganplug.contract": contract.CONTRACT_VERSION, "ganplug.z_dim": str(z_dim), "ganplug.resolution": str(resolution),
