@@ -8,7 +8,7 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from conftest import assert_one_line_error, run_cli
-from ganplug.errors import ContractError
+from ganplug.errors import ContractError, ModelFileError
 from ganplug.runtime.engine import Engine, EngineConfig
 from ganplug.runtime.foreign import ForeignSpec
 from ganplug.seeds import z_from_seed
@@ -79,7 +79,9 @@ def test_wrong_opset_is_one_line(tmp_path):
     from test_contract import handmade
 
     path = handmade(tmp_path / "future.onnx", opset=99)
-    assert_one_line_error(run_cli("info", str(path)), "not a loadable ONNX model")
+    with pytest.raises(ModelFileError, match="uses opset 99, newer than this onnxruntime"):
+        Engine(path, EngineConfig(device="cpu"))
+    assert_one_line_error(run_cli("info", str(path)), "uses opset 99, newer than this onnxruntime")
 
 
 def test_half_export_and_cpu_notice(tiny_run, tmp_path):
