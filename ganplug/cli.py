@@ -140,7 +140,7 @@ def cmd_export(a: argparse.Namespace) -> int:
     src = Path(a.source)
     out = a.output or str(Path("export") / f"{(src if src.is_dir() else src.parent.parent).name}.onnx")
     rep = export(ExportConfig(source=a.source, output=out, dataset=a.dataset, exporter=a.exporter, half=a.half,
-                                   split=a.split))
+                              split=a.split))
     print(f"wrote {rep.path} ({rep.size_bytes / 1e6:.1f} MB, {rep.exporter} exporter, max difference {rep.max_diff} level(s))")
     if rep.half:
         print(f"wrote {rep.half} ({rep.half.stat().st_size / 1e6:.1f} MB, fp16)")

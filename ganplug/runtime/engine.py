@@ -71,16 +71,16 @@ def _load_failure(message: str) -> str:
     """One line on why onnxruntime would not load a file; opset trouble gets named plainly."""
     opset = re.search(r"Opset (\d+) is under development.*?support for domain (\S+) is till opset (\d+)", message, re.S)
     if opset:
-        return (f"uses opset {opset.group(1)}, newer than this onnxruntime {ort_version()} supports "
+        return (f"uses opset {opset.group(1)}, newer than this onnxruntime {_ort_version()} supports "
                 f"({opset.group(2)} up to {opset.group(3)}); re-export with an older opset or upgrade onnxruntime")
     unsupported = re.search(r"(Opset \d+ .*?not supported[^.\n]*|opset_import[^.\n]*)", message)
     if unsupported:
-        return f"not loadable by onnxruntime {ort_version()}: {unsupported.group(1)[:160]}"
+        return f"not loadable by onnxruntime {_ort_version()}: {unsupported.group(1)[:160]}"
     first = message.strip().splitlines()[0] if message.strip() else "unknown error"
     return f"not a loadable ONNX model ({first[:200]})"
 
 
-def ort_version() -> str:
+def _ort_version() -> str:
     import onnxruntime as ort
 
     return ort.__version__
