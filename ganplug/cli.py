@@ -394,14 +394,7 @@ def cmd_info(a: argparse.Namespace) -> int:
             raise
         return 0
     info = engine.info
-    print(f"model      {info.path} ({Path(info.path).stat().st_size / 1e6:.2f} MB)")
-    print(f"contract   version {info.contract}")
-    for i in engine.session.get_inputs():
-        print(f"input      {i.name} {i.type} {i.shape}")
-    for o in engine.session.get_outputs():
-        print(f"output     {o.name} {o.type} {o.shape}")
-    for k, v in sorted(info.metadata.items()):
-        print(f"metadata   {k} = {v if len(v) <= 100 else f'<{len(v)} characters>'}")
+    _print_graph(info.path, f"version {info.contract}", engine.session, info.metadata)
     d = contract.directions(info)
     if d is not None:
         print(f"directions {len(d)} in z (/ganplug/direction/0..{len(d) - 1})")
@@ -432,15 +425,21 @@ def _info_part(path: str | None) -> bool:
     meta = session.get_modelmeta().custom_metadata_map
     if contract.META_PART not in meta:
         return False
+    _print_graph(path, f"version {meta.get(contract.META_PREFIX + 'contract')}, {meta[contract.META_PART]} half of a split export",
+                 session, meta)
+    return True
+
+
+def _print_graph(path: str, contract_line: str, session, meta: dict) -> None:
+    """The first lines of `ganplug info`: file, contract, inputs, outputs, metadata."""
     print(f"model      {path} ({Path(path).stat().st_size / 1e6:.2f} MB)")
-    print(f"contract   version {meta.get(contract.META_PREFIX + 'contract')}, {meta[contract.META_PART]} half of a split export")
+    print(f"contract   {contract_line}")
     for i in session.get_inputs():
         print(f"input      {i.name} {i.type} {i.shape}")
     for o in session.get_outputs():
         print(f"output     {o.name} {o.type} {o.shape}")
     for k, v in sorted(meta.items()):
         print(f"metadata   {k} = {v if len(v) <= 100 else f'<{len(v)} characters>'}")
-    return True
 
 
 def _parameter_count(info) -> str:

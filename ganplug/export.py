@@ -183,14 +183,12 @@ def _split(g, cfg, meta: dict[str, str], z: np.ndarray, want: dict[float, np.nda
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     mapping, synthesis = (ort.InferenceSession(str(staged[n]), opts, providers=["CPUExecutionProvider"]) for n in staged)
-    for psi, frames in want.items():
+
+    def chained(z: np.ndarray, psi: float) -> np.ndarray:
         w = mapping.run(None, {contract.INPUT_Z: z, contract.INPUT_TRUNCATION: np.array(psi, np.float32)})[0]
-        got = synthesis.run(None, {contract.INPUT_W: w})[0]
-        diff = np.abs(got.astype(np.int16) - frames.astype(np.int16))
-        print(f"split (mapping -> synthesis) parity on {len(z)} seeds at truncation {psi:g}: max {int(diff.max())} level(s), "
-              f"mean {float(diff.mean()):.4f} (allowed max {MAX_LEVELS}, mean {MAX_MEAN_LEVELS})", flush=True)
-        if diff.max() > MAX_LEVELS or diff.mean() > MAX_MEAN_LEVELS:
-            raise ExportError(f"the split export at truncation {psi:g} differs from PyTorch by up to {int(diff.max())} levels; nothing written")
+        return synthesis.run(None, {contract.INPUT_W: w})[0]
+
+    _compare(chained, z, want, "split (mapping -> synthesis)", MAX_LEVELS, MAX_MEAN_LEVELS)
     return staged
 
 
@@ -221,10 +219,15 @@ def _parity(path: Path, z: np.ndarray, want: dict[float, np.ndarray], label: str
         engine = Engine(str(path), EngineConfig(device="cpu", cache_dir=None))
     finally:
         quiet.setLevel(level)
+    return _compare(lambda z, psi: engine.run(z, truncation=psi), z, want, label, max_levels, max_mean)
+
+
+def _compare(run, z: np.ndarray, want: dict[float, np.ndarray], label: str, max_levels: int, max_mean: float) -> tuple[int, float]:
+    """Frames of ``run(z, ψ)`` against PyTorch's at every ψ of ``want``: print the figures, raise
+    :class:`ExportError` past the bounds, return the worst."""
     worst_max, worst_mean = 0, 0.0
     for psi, frames in want.items():
-        got = engine.run(z, truncation=psi)
-        diff = np.abs(got.astype(np.int16) - frames.astype(np.int16))
+        diff = np.abs(run(z, psi).astype(np.int16) - frames.astype(np.int16))
         max_diff, mean_diff = int(diff.max()), float(diff.mean())
         at = f" at truncation {psi:g}" if len(want) > 1 else ""
         print(f"{label} parity on {len(z)} seeds{at}: max {max_diff} level(s), mean {mean_diff:.4f} "

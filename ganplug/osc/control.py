@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import AddressInUseError
-from .receive import _raise_rcvbuf, messages_of
+from .receive import _raise_rcvbuf, bind_tcp, messages_of
 from .send import message
 from .stream import framed, read_packets
 
@@ -79,15 +79,11 @@ class ControlListener:
         self.address = self.udp.getsockname()[:2]
         self.tcp: socket.socket | None = None
         if tcp:
-            self.tcp = socket.socket(family, socket.SOCK_STREAM)
-            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                self.tcp.bind((host, self.address[1]))
-            except OSError as e:
-                self.tcp.close()
+                self.tcp = bind_tcp(host, self.address[1], 8, "listen for control on TCP")
+            except AddressInUseError:
                 self.udp.close()
-                raise AddressInUseError(f"cannot listen for control on TCP {host}:{self.address[1]}: {e.strerror or e}") from None
-            self.tcp.listen(8)
+                raise
         self._clients: dict[socket.socket, tuple[str, bytearray]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ganplug-control", daemon=True)
@@ -117,7 +113,8 @@ class ControlListener:
 
     # ------------------------------------------------------------------ reader thread
 
-    def _allowed(self, ip: str) -> bool:
+    def allowed(self, ip: str) -> bool:
+        """Whether ``ip`` may steer the server (``--allow``; everyone when it is empty)."""
         if not self.allow:
             return True
         try:
@@ -186,7 +183,7 @@ class ControlListener:
                 return
             except OSError:
                 return  # e.g. ICMP errors reported on this socket
-            if not self._allowed(addr[0]):
+            if not self.allowed(addr[0]):
                 self.refused += 1
                 self.warn("refused:" + addr[0], f"ignoring control from {addr[0]} (not in --allow)")
                 continue
@@ -194,7 +191,7 @@ class ControlListener:
 
     def _accept(self) -> None:
         conn, addr = self.tcp.accept()
-        if not self._allowed(addr[0]) or len(self._clients) >= MAX_TCP_CLIENTS:
+        if not self.allowed(addr[0]) or len(self._clients) >= MAX_TCP_CLIENTS:
             self.refused += 1
             self.warn("refused:" + addr[0], f"refusing TCP control from {addr[0]}")
             conn.close()

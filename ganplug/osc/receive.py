@@ -40,6 +40,20 @@ def bind_udp(host: str, port: int, rcvbuf: int = RCVBUF_BYTES) -> socket.socket:
     return sock
 
 
+def bind_tcp(host: str, port: int, backlog: int, doing: str = "listen on TCP") -> socket.socket:
+    """A listening TCP socket on (host, port); a taken port is an :class:`AddressInUseError`
+    that reads "cannot DOING HOST:PORT: why"."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError as e:
+        sock.close()
+        raise AddressInUseError(f"cannot {doing} {host}:{port}: {e.strerror or e}") from None
+    return sock
+
+
 def _raise_rcvbuf(sock: socket.socket, size: int) -> None:
     # SO_RCVBUFFORCE passes the rmem_max cap (root only); SO_RCVBUF is capped by it.
     force = getattr(socket, "SO_RCVBUFFORCE", None)
@@ -79,15 +93,7 @@ class FrameReceiver:
         if transport == "udp":
             self.sock = bind_udp(host, port)
         elif transport == "tcp":
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            self.sock = socket.socket(family, socket.SOCK_STREAM)
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                self.sock.bind((host, port))
-            except OSError as e:
-                self.sock.close()
-                raise AddressInUseError(f"cannot listen on TCP {host}:{port}: {e.strerror or e}") from None
-            self.sock.listen(8)
+            self.sock = bind_tcp(host, port, 8)
         else:
             raise ValueError(f"transport must be udp or tcp, not {transport!r}")
         self.address = self.sock.getsockname()[:2]

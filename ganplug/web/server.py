@@ -24,7 +24,6 @@ import json
 import logging
 import queue
 import re
-import socket
 import struct
 import threading
 import time
@@ -42,10 +41,10 @@ from websockets.http11 import Request, Response
 
 from .. import __version__
 from ..addr import host_port
-from ..errors import AddressInUseError, ConfigError
+from ..errors import ConfigError
 from ..osc.addresses import INBOUND
 from ..osc.control import Event, RateLimitedLog
-from ..osc.receive import messages_of
+from ..osc.receive import bind_tcp, messages_of
 from ..osc.send import message
 from . import oscquery
 
@@ -176,15 +175,7 @@ class WebSurface:
 
             require()
         host, port = host_port(config.listen)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.sock.bind((host, port))
-            self.sock.listen(64)
-        except OSError as e:
-            self.sock.close()
-            raise AddressInUseError(f"cannot serve the web surface on {host}:{port}: {e.strerror or e}") from None
+        self.sock = bind_tcp(host, port, 64, "serve the web surface on")
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.files = {path: ((STATIC / name).read_bytes(), ctype) for path, (name, ctype) in PAGE_FILES.items()}
         self.pages: set[_Page] = set()
@@ -420,18 +411,6 @@ class WebSurface:
 
     # ------------------------------------------------------------------ HTTP
 
-    def _allowed(self, ip: str) -> bool:
-        """--allow applies to the web surface as it does to OSC control."""
-        nets = self.server.listener.allow
-        if not nets:
-            return True
-        try:
-            a = ipaddress.ip_address(ip.split("%")[0])
-        except ValueError:
-            return False
-        a = getattr(a, "ipv4_mapped", None) or a
-        return any(a in n for n in nets)
-
     def _token_ok(self, query: dict[str, list[str]]) -> bool:
         want = self.config.token
         if want is None:
@@ -462,7 +441,7 @@ class WebSurface:
         url = urlsplit(request.path)
         path = unquote(url.path) or "/"
         ip = connection.remote_address[0]
-        if not self._allowed(ip):
+        if not self.server.listener.allowed(ip):  # --allow applies to the page as to OSC control
             return _text(403, "forbidden: this address is not in --allow\n")
         if request.method != "GET":
             return _text(405, "only GET\n", [("Allow", "GET")])
