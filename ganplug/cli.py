@@ -539,6 +539,22 @@ def cmd_receive(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_doctor(sub: argparse._SubParsersAction) -> None:
+    from .doctor import DoctorConfig
+
+    d = DoctorConfig()
+    p = sub.add_parser("doctor", help="what will work on this machine, and how to fix what will not")
+    p.add_argument("--listen", default=d.listen, metavar="HOST:PORT", help=f"control port to check (default {d.listen})")
+    p.add_argument("--web", default=d.web, metavar="HOST:PORT", help=f"web port to check (default {d.web})")
+
+
+@command("doctor")
+def cmd_doctor(a: argparse.Namespace) -> int:
+    from .doctor import DoctorConfig, diagnose, report
+
+    return report(diagnose(DoctorConfig(listen=a.listen, web=a.web)))
+
+
 # --------------------------------------------------------------------------- entry point
 
 def build_parser() -> argparse.ArgumentParser:
@@ -546,7 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"ganplug {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_export, _add_eval, _add_dataset, _add_serve, _add_render, _add_info, _add_receive, _add_bench):
+    for add in (_add_train, _add_export, _add_eval, _add_dataset, _add_serve, _add_render, _add_info, _add_receive, _add_bench, _add_doctor):
         add(sub)
     return p
 
