@@ -21,6 +21,7 @@ from .seeds import z_batch
 log = logging.getLogger("ganplug.export")
 
 OPSET = 18
+EXPORTERS = ("auto", "dynamo", "legacy")
 PARITY_SEEDS = tuple(range(1000, 1016))
 PARITY_TRUNCATION = (1.0, 0.7)  # models with a truncation input are checked at each of these ψ
 MAX_LEVELS = 1  # largest allowed difference between PyTorch and ONNX, in uint8 levels
@@ -35,7 +36,7 @@ class ExportConfig:
     output: str
     dataset: str | None = None  # description stored in the file; default: from the checkpoint
     opset: int = OPSET
-    exporter: str = "auto"  # auto (current, falling back to legacy), dynamo or legacy
+    exporter: str = "auto"  # one of EXPORTERS: auto (current, falling back to legacy), dynamo or legacy
     half: bool = False  # also write NAME.fp16.onnx for GPU serving
     split: bool = False  # style models: also write NAME.mapping.onnx and NAME.synthesis.onnx
 

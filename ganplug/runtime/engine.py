@@ -23,9 +23,12 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parent.parent / "models" / "default.onnx"
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
 @dataclass(frozen=True)
 class EngineConfig:
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # one of DEVICES
     threads: int = 0  # intra-op threads; 0 = all cores but one, leaving room for the sender
     spinning: bool = False  # onnxruntime's spin-waiting threads steal time from the OSC sender
     cache_dir: str | None = "auto"  # optimised graphs kept here for a faster next start; auto = ~/.cache/ganplug/ort; None = off
@@ -131,7 +134,7 @@ class Engine:
     def __init__(self, model_path: str | os.PathLike, config: EngineConfig = EngineConfig()):
         import onnxruntime as ort
 
-        if config.device not in ("auto", "cpu", "cuda"):
+        if config.device not in DEVICES:
             raise ConfigError(f"--device must be auto, cpu or cuda, got {config.device!r}")
         path = Path(model_path)
         if not path.is_file():
