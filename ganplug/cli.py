@@ -27,95 +27,30 @@ def command(name: str):
 
 # --------------------------------------------------------------------------- train, dataset, export
 
-def _shown(value: object) -> str:
-    """A default as a help text shows it."""
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _recipe_default(name: str) -> str:
-    """``default: dcgan X, style Y`` from the architectures' recipes (None: worked out by the config)."""
-    from .train.config import RECIPES
-
-    return "default: " + ", ".join(f"{arch} {_shown(r[name]) if r[name] is not None else 'from the config'}"
-                                   for arch, r in RECIPES.items())
-
-
-# flag -> (TrainConfig field, help, default text when the field's own default does not say it)
-_TRAIN_FLAGS = {
-    "--resolution": ("resolution", "image size in pixels, a power of two", None),
-    "--steps": ("steps", "total optimisation steps of the whole run", None),
-    "--batch": ("batch", "images per step, over all processes", None),
-    "--arch": ("arch", "network architecture: style or dcgan", None),
-    "--z-dim": ("z_dim", "latent size", None),
-    "--g-width": ("g_width", "generator width at full resolution, doubling per halving", "recipe"),
-    "--d-width": ("d_width", "discriminator base width", "recipe"),
-    "--map-layers": ("map_layers", "style: layers of the mapping network z -> w", None),
-    "--lr-g": ("lr_g", "generator learning rate", "recipe"),
-    "--lr-d": ("lr_d", "discriminator learning rate", "recipe"),
-    "--r1-gamma": ("r1_gamma", "R1 penalty weight; 0 = off", "default: dcgan 0, style 0.0002*resolution^2/batch"),
-    "--r1-interval": ("r1_interval", "steps between (lazy) R1 penalties", None),
-    "--augment": ("augment", "ada (adaptive probability), fixed (--augment-p throughout) or off", None),
-    "--augment-p": ("augment_p", "starting (ada) or constant (fixed) augmentation probability", None),
-    "--augment-policy": ("augment_policy", "transforms, comma-separated", None),
-    "--ada-target": ("ada_target", "ada: wanted mean sign of D on reals; above it, augment more", None),
-    "--ada-kimg": ("ada_kimg", "ada: thousands of images for p to go from 0 to 1 at most", None),
-    "--ema-kimg": ("ema_kimg", "half-life of the generator average in thousands of images; 0 = off", None),
-    "--seed": ("seed", "training seed", None),
-    "--fit": ("fit", "crop or pad non-square images", None),
-    "--sample-every": ("sample_every", "steps between sample grids", None),
-    "--checkpoint-every": ("checkpoint_every", "steps between checkpoints", None),
-    "--keep": ("keep", "checkpoints to keep", None),
-    "--log-every": ("log_every", "steps between lines in metrics.jsonl", None),
-    "--swd-every": ("swd_every", "steps between SWD measurements in metrics.jsonl; 0 = never", None),
-    "--swd-images": ("swd_images", "images per SWD measurement", None),
-    "--device": ("device", "auto, cpu or cuda", None),
-    "--threads": ("threads", "PyTorch CPU threads", "default: all"),
-}
-_TRAIN_SWITCHES = {  # --flag / --no-flag -> (TrainConfig field, help, default text when not the field's own)
-    "--mirror": ("mirror", "also train on horizontally mirrored images", None),
-    "--amp": ("amp", "mixed precision", "default: on with CUDA, off on the CPU"),
-    "--channels-last": ("channels_last", "channels-last memory format", "default: on with CUDA"),
-    "--tf32": ("tf32", "TensorFloat-32 matrix maths on CUDA", None),
-}
-
-
-def _train_help(field: str, text: str, default: str | None) -> str:
-    from .train.config import TrainConfig
-
-    if default == "recipe":
-        default = _recipe_default(field)
-    value = getattr(TrainConfig, field)
-    shown = {True: "on", False: "off"}[value] if isinstance(value, bool) else _shown(value)
-    return f"{text} ({default or 'default ' + shown})"
-
-
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from dataclasses import fields
+    from .train.config import FLAGS, flag_help, flag_type
 
-    from .train.config import TrainConfig
-
-    types = {f.name: {"int": int, "float": float, "str": str}[str(f.type).split(" |")[0]]
-             for f in fields(TrainConfig) if str(f.type).split(" |")[0] in ("int", "float", "str")}
     p = sub.add_parser("train", help="train a generator on a folder of images",
                        description="Train a generator. For several GPUs or machines, start it with "
                                    "torchrun --nproc_per_node N -m ganplug train ... (see docs/training.md).")
     p.add_argument("data", help="folder of images (searched recursively)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, samples and logs")
-    for flag, (field, text, default) in _TRAIN_FLAGS.items():
-        p.add_argument(flag, type=types[field], default=None, help=_train_help(field, text, default))
-    for flag, (field, text, default) in _TRAIN_SWITCHES.items():
-        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=_train_help(field, text, default))
+    for name in FLAGS:
+        flag, typ = "--" + name.replace("_", "-"), flag_type(name)
+        if typ is bool:
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=flag_help(name))
+        else:
+            p.add_argument(flag, type=typ, default=None, help=flag_help(name))
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 @command("train")
 def cmd_train(a: argparse.Namespace) -> int:
-    from .train.config import TrainConfig
+    from .train.config import FLAGS, TrainConfig
     from .train.loop import resume_config, train
 
-    fields = [f for f, _, _ in _TRAIN_FLAGS.values()] + [f for f, _, _ in _TRAIN_SWITCHES.values()]
-    explicit = {f for f in fields if getattr(a, f) is not None}
+    explicit = {f for f in FLAGS if getattr(a, f) is not None}
     values = {f: getattr(a, f) for f in explicit}
     if a.no_progress:
         values["progress"] = False

@@ -20,7 +20,6 @@ INPUT_TRUNCATION = "truncation"
 OUTPUT_IMAGE = "image"
 INPUT_W = OUTPUT_W = "w"
 META_PREFIX = "ganplug."  # every metadata key is this prefix and a field name of ModelMetadata
-PARTS = ("mapping", "synthesis")  # the halves of a split export
 
 
 def _doc(text: str, required: bool = False) -> Any:
@@ -82,7 +81,7 @@ class ModelMetadata:
             elif f.metadata["required"]:
                 values[f.name] = _positive(path, cls.key(f.name), raw)
             else:
-                values[f.name] = int(raw) if raw.lstrip("-").isdigit() else None
+                values[f.name] = _optional_int(raw)
         meta = cls(**values)
         if meta.channels not in (3, 4):
             raise _fail(path, f"metadata {cls.key('channels')}={meta.channels}, expected 3 or 4")
@@ -145,6 +144,13 @@ def _fail(path: str, what: str) -> ContractError:
 
 def _static(dim: Any) -> int | None:
     return dim if isinstance(dim, int) else None
+
+
+def _optional_int(raw: str) -> int | None:
+    try:
+        return int(raw)
+    except ValueError:
+        return None
 
 
 def _positive(path: str, key: str, raw: str) -> int:
