@@ -142,8 +142,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- serve, render, info, receive
-# These never import torch: a performer's install has only onnxruntime, python-osc and numpy.
+# --------------------------------------------------------------------------- serve, render, info, bench, receive
+# These never import torch (bench only with --checkpoint): a performer's install has onnxruntime, python-osc and numpy.
 
 WALK_PARAMS = ("seed", "keyframes", "walk", "speed", "period", "bpm", "easing", "truncation")
 
