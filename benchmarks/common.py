@@ -39,15 +39,15 @@ def dcgan_model(resolution: int, width: int = 64, z_dim: int = 128):
         import onnx
 
         CACHE.mkdir(parents=True, exist_ok=True)
-        from ganplug.export import _export_graph
+        from ganplug.export import export_graph
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _export_graph(ContractModel(g).eval(), {contract.INPUT_Z: torch.zeros(2, z_dim)}, contract.OUTPUT_IMAGE, path, 18, "legacy")
+            export_graph(ContractModel(g).eval(), {contract.INPUT_Z: torch.zeros(2, z_dim)}, contract.OUTPUT_IMAGE, path, 18, "legacy")
         m = onnx.load(str(path))
-        onnx.helper.set_model_props(m, {
-            "ganplug.contract": contract.CONTRACT_VERSION, "ganplug.z_dim": str(z_dim), "ganplug.resolution": str(resolution),
-            "ganplug.channels": "3", "ganplug.architecture": "dcgan", "ganplug.dataset": "random weights (benchmark)"})
+        onnx.helper.set_model_props(m, contract.ModelMetadata(
+            contract=contract.CONTRACT_VERSION, z_dim=z_dim, resolution=resolution, channels=3, architecture="dcgan",
+            dataset="random weights (benchmark)").to_props())
         onnx.save(m, str(path))
     return g, path
 

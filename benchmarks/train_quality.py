@@ -95,7 +95,6 @@ def main() -> None:
     from ganplug.train.data import load_folder
     from ganplug.train.loop import generate as generate_images
     from ganplug.train.loop import train
-    from ganplug.export import _load_generator
     from ganplug.train import checkpoint
 
     out = Path(a.out)
@@ -128,7 +127,7 @@ def main() -> None:
         if state is None or state["step"] < steps:
             train(cfg, state)
         wall = time.perf_counter() - t0
-        g, _, _ = _load_generator(str(run))
+        g, _, _ = checkpoint.load_generator(str(run))
         swd = refs[name].distance(generate_images(g, cfg.z_dim, torch.device("cpu"), range(a.eval_images)))
         lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
         p = lines[-1].get("augment_p", 0.0)

@@ -43,3 +43,7 @@ def networks(items: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Net
         except ValueError:
             raise ConfigError(f"--allow {item!r} is not an IP address or network") from None
     return out
+
+
+# Where `ganplug serve` sends frames unless told otherwise, and so where `ganplug receive` listens.
+DEFAULT_FRAMES = "127.0.0.1:9001"

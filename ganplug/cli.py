@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import __version__
-from .errors import ConfigError, ContractError, GanplugError
+from .errors import ConfigError, GanplugError
 
 log = logging.getLogger("ganplug")
 
@@ -27,65 +27,30 @@ def command(name: str):
 
 # --------------------------------------------------------------------------- train, dataset, export
 
-_TRAIN_FLAGS = {  # flag -> (TrainConfig field, type, help)
-    "--resolution": ("resolution", int, "image size in pixels, a power of two (default 64)"),
-    "--steps": ("steps", int, "total optimisation steps of the whole run (default 5000)"),
-    "--batch": ("batch", int, "images per step, over all processes (default 32)"),
-    "--arch": ("arch", str, "network architecture: style or dcgan (default style)"),
-    "--z-dim": ("z_dim", int, "latent size (default 128)"),
-    "--g-width": ("g_width", int, "generator width at full resolution, doubling per halving (default: dcgan 32, style 16)"),
-    "--d-width": ("d_width", int, "discriminator base width (default: dcgan 32, style 16)"),
-    "--map-layers": ("map_layers", int, "style: layers of the mapping network z -> w (default 2)"),
-    "--lr-g": ("lr_g", float, "generator learning rate (default: dcgan 2e-4, style 2.5e-3)"),
-    "--lr-d": ("lr_d", float, "discriminator learning rate (default: dcgan 2e-4, style 2.5e-3)"),
-    "--r1-gamma": ("r1_gamma", float, "R1 penalty weight; 0 = off (default: dcgan 0, style 0.0002*resolution^2/batch)"),
-    "--r1-interval": ("r1_interval", int, "steps between (lazy) R1 penalties (default 16)"),
-    "--augment": ("augment", str, "ada (adaptive probability), fixed (--augment-p throughout) or off (default ada)"),
-    "--augment-p": ("augment_p", float, "starting (ada) or constant (fixed) augmentation probability (default 0)"),
-    "--augment-policy": ("augment_policy", str, "transforms, comma-separated: color,translation,cutout (default all)"),
-    "--ada-target": ("ada_target", float, "ada: wanted mean sign of D on reals; above it, augment more (default 0.6)"),
-    "--ada-kimg": ("ada_kimg", float, "ada: thousands of images for p to go from 0 to 1 at most (default 100)"),
-    "--ema-kimg": ("ema_kimg", float, "half-life of the generator average in thousands of images; 0 = off (default 10)"),
-    "--seed": ("seed", int, "training seed (default 0)"),
-    "--fit": ("fit", str, "crop or pad non-square images (default crop)"),
-    "--sample-every": ("sample_every", int, "steps between sample grids (default 500)"),
-    "--checkpoint-every": ("checkpoint_every", int, "steps between checkpoints (default 1000)"),
-    "--keep": ("keep", int, "checkpoints to keep (default 3)"),
-    "--log-every": ("log_every", int, "steps between lines in metrics.jsonl (default 10)"),
-    "--swd-every": ("swd_every", int, "steps between SWD measurements in metrics.jsonl; 0 = never (default 1000)"),
-    "--swd-images": ("swd_images", int, "images per SWD measurement (default 512)"),
-    "--device": ("device", str, "auto, cpu or cuda (default auto)"),
-    "--threads": ("threads", int, "PyTorch CPU threads (default: all)"),
-}
-_TRAIN_SWITCHES = {  # --flag / --no-flag -> (TrainConfig field, help)
-    "--mirror": ("mirror", "also train on horizontally mirrored images (default off)"),
-    "--amp": ("amp", "mixed precision (default: on with CUDA, off on the CPU)"),
-    "--channels-last": ("channels_last", "channels-last memory format (default: on with CUDA)"),
-    "--tf32": ("tf32", "TensorFloat-32 matrix maths on CUDA (default on)"),
-}
-
-
 def _add_train(sub: argparse._SubParsersAction) -> None:
+    from .train.config import FLAGS, flag_help, flag_type
+
     p = sub.add_parser("train", help="train a generator on a folder of images",
                        description="Train a generator. For several GPUs or machines, start it with "
                                    "torchrun --nproc_per_node N -m ganplug train ... (see docs/training.md).")
     p.add_argument("data", help="folder of images (searched recursively)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, samples and logs")
-    for flag, (_, typ, hlp) in _TRAIN_FLAGS.items():
-        p.add_argument(flag, type=typ, default=None, help=hlp)
-    for flag, (_, hlp) in _TRAIN_SWITCHES.items():
-        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=hlp)
+    for name in FLAGS:
+        flag, typ = "--" + name.replace("_", "-"), flag_type(name)
+        if typ is bool:
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=flag_help(name))
+        else:
+            p.add_argument(flag, type=typ, default=None, help=flag_help(name))
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 @command("train")
 def cmd_train(a: argparse.Namespace) -> int:
-    from .train.config import TrainConfig
+    from .train.config import FLAGS, TrainConfig
     from .train.loop import resume_config, train
 
-    fields = [f for f, _, _ in _TRAIN_FLAGS.values()] + [f for f, _ in _TRAIN_SWITCHES.values()]
-    explicit = {f for f in fields if getattr(a, f) is not None}
+    explicit = {f for f in FLAGS if getattr(a, f) is not None}
     values = {f: getattr(a, f) for f in explicit}
     if a.no_progress:
         values["progress"] = False
@@ -103,31 +68,34 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def _add_dataset(sub: argparse._SubParsersAction) -> None:
+    from .procedural import DatasetConfig as D
+
     p = sub.add_parser("dataset", help="write the procedural image set used for the bundled model")
     p.add_argument("out", help="folder to write PNG images into")
-    p.add_argument("--count", type=int, default=2000)
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--count", type=int, default=D.count, help=f"images (default {D.count})")
+    p.add_argument("--size", type=int, default=D.size, help=f"width and height in pixels (default {D.size})")
+    p.add_argument("--seed", type=int, default=D.seed, help=f"image i depends only on (seed, i) (default {D.seed})")
 
 
 @command("dataset")
 def cmd_dataset(a: argparse.Namespace) -> int:
-    from .procedural import generate
+    from .procedural import DatasetConfig, generate
 
-    if a.count < 1 or a.size < 8:
-        raise ConfigError("--count must be at least 1 and --size at least 8")
-    paths = generate(Path(a.out), a.count, a.size, a.seed)
-    print(f"wrote {len(paths)} images of {a.size}x{a.size} to {a.out}")
+    cfg = DatasetConfig(out=a.out, count=a.count, size=a.size, seed=a.seed)
+    paths = generate(Path(cfg.out), cfg.count, cfg.size, cfg.seed)
+    print(f"wrote {len(paths)} images of {cfg.size}x{cfg.size} to {cfg.out}")
     return 0
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
+    from .export import EXPORTERS, ExportConfig
+
     p = sub.add_parser("export", help="write a checkpoint as a contract ONNX model")
     p.add_argument("source", help="run folder (newest checkpoint) or checkpoint file")
     p.add_argument("-o", "--output", help="ONNX file to write (default export/RUN_NAME.onnx)")
     p.add_argument("--dataset", help="description of the training data stored in the file")
-    p.add_argument("--exporter", choices=("auto", "dynamo", "legacy"), default="auto",
-                   help="auto: PyTorch's current (torch.export) exporter, falling back to the legacy one")
+    p.add_argument("--exporter", choices=EXPORTERS, default=ExportConfig.exporter,
+                   help=f"auto: PyTorch's current (torch.export) exporter, falling back to the legacy one (default {ExportConfig.exporter})")
     p.add_argument("--half", action="store_true", help="also write NAME.fp16.onnx (fp16 weights, for GPU serving)")
     p.add_argument("--split", action="store_true",
                    help="style models: also write NAME.mapping.onnx (z -> w) and NAME.synthesis.onnx (w -> image)")
@@ -150,13 +118,15 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
+    from .evaluate import EvalConfig as E
+
     p = sub.add_parser("eval", help="sliced Wasserstein distance (SWD) between a model's images and a folder")
     p.add_argument("source", help="contract ONNX model (no torch needed), run folder or checkpoint")
     p.add_argument("data", help="folder of real images (searched recursively)")
-    p.add_argument("--images", type=int, default=2048, help="generated and (at most) real images compared (default 2048)")
-    p.add_argument("--truncation", type=float, default=1.0, help="truncation ψ of the generated images (default 1)")
-    p.add_argument("--fit", default="crop", help="crop or pad non-square real images (default crop)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the choice of real images and patches (default 0)")
+    p.add_argument("--images", type=int, default=E.images, help=f"generated and (at most) real images compared (default {E.images})")
+    p.add_argument("--truncation", type=float, default=E.truncation, help=f"truncation ψ of the generated images (default {E.truncation:g})")
+    p.add_argument("--fit", default=E.fit, help=f"crop or pad non-square real images (default {E.fit})")
+    p.add_argument("--seed", type=int, default=E.seed, help=f"seed for the choice of real images and patches (default {E.seed})")
 
 
 @command("eval")
@@ -172,8 +142,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- serve, render, info, receive
-# These never import torch: a performer's install has only onnxruntime, python-osc and numpy.
+# --------------------------------------------------------------------------- serve, render, info, bench, receive
+# These never import torch (bench only with --checkpoint): a performer's install has onnxruntime, python-osc and numpy.
 
 WALK_PARAMS = ("seed", "keyframes", "walk", "speed", "period", "bpm", "easing", "truncation")
 
@@ -214,27 +184,32 @@ def _param_values(a: argparse.Namespace, names: Sequence[str]) -> dict:
 
 
 def _add_engine_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="inference device (default auto: CUDA if available)")
-    p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (default: all cores but one)")
+    from .runtime.engine import DEVICES, EngineConfig
+    from .runtime.foreign import ALIASES, LAYOUTS, RANGES, ForeignSpec
+
+    p.add_argument("--device", choices=DEVICES, default=EngineConfig.device,
+                   help=f"inference device (default {EngineConfig.device}: CUDA if available)")
+    p.add_argument("--threads", type=int, default=EngineConfig.threads, help="onnxruntime threads (default: all cores but one)")
     p.add_argument("--spin", action="store_true", help="let onnxruntime threads spin-wait (faster engine, slower everything else)")
     g = p.add_argument_group("models made elsewhere (not following the ganplug contract); any of these turns it on")
-    g.add_argument("--output-range", choices=("signed", "unit", "byte", "-1,1", "0,1", "0,255"), metavar="RANGE",
-                   help="value range of the model's float image output: signed (-1..1, tanh), unit (0..1) or byte (0..255)")
+    g.add_argument("--output-range", choices=(*ALIASES, *RANGES), metavar="RANGE",
+                   help="value range of the model's float image output: signed (-1..1, tanh), unit (0..1) or byte (0..255) "
+                        f"(default {ForeignSpec.output_range})")
     g.add_argument("--input-name", help="the latent input (default: the model's only input)")
     g.add_argument("--output-name", help="the image output (default: the first output)")
     g.add_argument("--z-dim", type=int, help="latent size, where the graph does not fix it")
-    g.add_argument("--layout", choices=("nchw", "nhwc"), help="layout of the image output (default nchw)")
+    g.add_argument("--layout", choices=LAYOUTS, help=f"layout of the image output (default {ForeignSpec.layout})")
+
+
+_FOREIGN_FLAGS = ("output_range", "input_name", "output_name", "z_dim", "layout")  # ForeignSpec's fields
 
 
 def _engine_config(a: argparse.Namespace):
     from .runtime.engine import EngineConfig
     from .runtime.foreign import ForeignSpec
 
-    foreign = None
-    if any(getattr(a, k) is not None for k in ("output_range", "input_name", "output_name", "z_dim", "layout")):
-        foreign = ForeignSpec(input_name=a.input_name, output_name=a.output_name, output_range=a.output_range or "signed",
-                              z_dim=a.z_dim, layout=a.layout or "nchw")
-    return EngineConfig(device=a.device, threads=a.threads, spinning=a.spin, foreign=foreign)
+    given = {k: getattr(a, k) for k in _FOREIGN_FLAGS if getattr(a, k) is not None}
+    return EngineConfig(device=a.device, threads=a.threads, spinning=a.spin, foreign=ForeignSpec(**given) if given else None)
 
 
 def _engine(a: argparse.Namespace):
@@ -385,157 +360,56 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 
 @command("info")
 def cmd_info(a: argparse.Namespace) -> int:
-    from . import contract
+    from .info import InfoConfig, info
 
-    try:
-        engine = _engine(a)
-    except ContractError:
-        if not _info_part(a.model):
-            raise
-        return 0
-    info = engine.info
-    _print_graph(info.path, f"version {info.contract}", engine.session, info.metadata)
-    d = contract.directions(info)
-    if d is not None:
-        print(f"directions {len(d)} in z (/ganplug/direction/0..{len(d) - 1})")
-    print(f"parameters {_parameter_count(info)}")
-    print(f"provider   {engine.provider}")
-    if a.bench:
-        from .runtime.bench import bench_engine
-
-        for row in bench_engine(engine, (1, 4), 20, engine.provider):
-            print(f"bench      batch {row.batch}: {row.frames_per_s:.1f} frames/s, {row.p50_ms:.2f} ms per run (median)")
+    info(InfoConfig(model=a.model, engine=_engine_config(a), bench=a.bench))
     return 0
 
 
-def _info_part(path: str | None) -> bool:
-    """Describe one half of a split export (which no server plays alone); False if it is not one."""
-    import onnxruntime as ort
-
-    from . import contract
-
-    if not path:
-        return False
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    except Exception:
-        return False
-    meta = session.get_modelmeta().custom_metadata_map
-    if contract.META_PART not in meta:
-        return False
-    _print_graph(path, f"version {meta.get(contract.META_PREFIX + 'contract')}, {meta[contract.META_PART]} half of a split export",
-                 session, meta)
-    return True
-
-
-def _print_graph(path: str, contract_line: str, session, meta: dict) -> None:
-    """The first lines of `ganplug info`: file, contract, inputs, outputs, metadata."""
-    print(f"model      {path} ({Path(path).stat().st_size / 1e6:.2f} MB)")
-    print(f"contract   {contract_line}")
-    for i in session.get_inputs():
-        print(f"input      {i.name} {i.type} {i.shape}")
-    for o in session.get_outputs():
-        print(f"output     {o.name} {o.type} {o.shape}")
-    for k, v in sorted(meta.items()):
-        print(f"metadata   {k} = {v if len(v) <= 100 else f'<{len(v)} characters>'}")
-
-
-def _parameter_count(info) -> str:
-    """From the export's metadata, else by reading the graph with onnx (when installed)."""
-    from . import contract
-
-    known = info.metadata.get(contract.META_PREFIX + "parameters")
-    if known:
-        return f"{int(known):,}"
-    try:
-        import onnx
-        from onnx import numpy_helper
-    except ModuleNotFoundError:
-        return "unknown (install onnx to count them)"
-    m = onnx.load(info.path, load_external_data=False)
-    return f"{sum(numpy_helper.to_array(t).size for t in m.graph.initializer):,} (every initializer of the graph)"
-
-
 def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from .runtime.bench import BenchConfig as B
+
     p = sub.add_parser("bench", help="frames/s and latency per provider and batch size")
     p.add_argument("model", nargs="?", help="contract ONNX model (default: the bundled model)")
-    p.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8], help="batch sizes (default 1 2 4 8)")
-    p.add_argument("--runs", type=int, default=30, help="timed runs per row (default 30)")
+    p.add_argument("--batches", type=int, nargs="+", default=list(B.batches),
+                   help=f"batch sizes (default {' '.join(map(str, B.batches))})")
+    p.add_argument("--runs", type=int, default=B.runs, help=f"timed runs per row (default {B.runs})")
     p.add_argument("--checkpoint", help="also time PyTorch eager on this run folder or checkpoint (needs torch)")
     _add_engine_flags(p)
 
 
 @command("bench")
 def cmd_bench(a: argparse.Namespace) -> int:
-    from .runtime.bench import bench_engine, bench_torch, engine_variants, table
+    from .runtime.bench import BenchConfig, bench, table
     from .runtime.engine import default_model_path
 
-    if a.runs < 1 or any(b < 1 for b in a.batches):
-        raise ConfigError("--runs and --batches must be at least 1")
-    model = a.model or str(default_model_path())
-    rows = []
-    variants = engine_variants(model, _engine_config(a))
-    info = variants[0][1].info
-    print(f"{model}: {info.resolution}x{info.resolution}x{info.channels} {info.architecture}, z_dim {info.z_dim}", flush=True)
-    for label, engine in variants:
-        rows += bench_engine(engine, a.batches, a.runs, label)
-    if a.checkpoint:
-        rows += bench_torch(a.checkpoint, a.batches, a.runs, a.threads)
-    print(table(rows))
+    cfg = BenchConfig(model=a.model or str(default_model_path()), engine=_engine_config(a), batches=tuple(a.batches),
+                      runs=a.runs, checkpoint=a.checkpoint)
+
+    def announce(engine) -> None:
+        i = engine.info
+        print(f"{cfg.model}: {i.resolution}x{i.resolution}x{i.channels} {i.architecture}, z_dim {i.z_dim}", flush=True)
+    print(table(bench(cfg, announce)))
     return 0
 
 
 def _add_receive(sub: argparse._SubParsersAction) -> None:
+    from .osc.monitor import ReceiveConfig as R
+
     p = sub.add_parser("receive", help="receive frames (as an app would), report the rate, optionally save them")
-    p.add_argument("--listen", default="127.0.0.1:9001", metavar="HOST:PORT", help="where frames arrive (default 127.0.0.1:9001)")
+    p.add_argument("--listen", default=R.listen, metavar="HOST:PORT", help=f"where frames arrive (default {R.listen})")
     p.add_argument("--tcp", action="store_true", help="accept OSC over TCP (length-prefixed) instead of UDP")
-    p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
-    p.add_argument("--count", type=int, default=None, help="stop after this many complete frames")
+    p.add_argument("--seconds", type=float, default=R.seconds, help="stop after this many seconds")
+    p.add_argument("--count", type=int, default=R.count, help="stop after this many complete frames")
     p.add_argument("--save", metavar="DIR", help="save every complete frame as PNG in DIR")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
 
 
 @command("receive")
 def cmd_receive(a: argparse.Namespace) -> int:
-    import time
+    from .osc.monitor import ReceiveConfig, receive
 
-    from .addr import host_port
-    from .osc.receive import FrameReceiver
-
-    host, port = host_port(a.listen)
-    save = Path(a.save) if a.save else None
-    if save:
-        save.mkdir(parents=True, exist_ok=True)
-    with FrameReceiver(host, port, "tcp" if a.tcp else "udp") as rx:
-        print(f"listening for frames on {'tcp' if a.tcp else 'udp'} {rx.address[0]}:{rx.address[1]}", flush=True)
-        first = last = t_last_frame = None
-        n = n_last = 0
-        shape = None
-        try:
-            for f in rx.frames(seconds=a.seconds, count=a.count):
-                n += 1
-                shape = (f.width, f.height, f.channels)
-                t_last_frame = time.monotonic()
-                if first is None:
-                    first = last = t_last_frame
-                if save:
-                    from PIL import Image
-
-                    Image.fromarray(f.pixels.squeeze(-1) if f.channels == 1 else f.pixels).save(save / f"frame-{f.frame_id:08d}.png")
-                now = time.monotonic()
-                if now - last >= 1.0 and not a.quiet:
-                    print(f"{(n - n_last) / (now - last):6.1f} frames/s  {shape[0]}x{shape[1]}x{shape[2]}  "
-                          f"complete {rx.assembler.completed}  dropped {rx.assembler.dropped}", flush=True)
-                    last, n_last = now, n
-        except KeyboardInterrupt:
-            pass
-        # The rate runs from the first complete frame to the last, so waiting for a sender does not count.
-        dt = (t_last_frame - first) if n > 1 else 0.0
-        rate = (n - 1) / dt if dt > 0 else 0.0
-        print(f"received {n} complete frames in {dt:.2f} s ({rate:.1f} frames/s); dropped {rx.assembler.dropped} incomplete, "
-              f"rejected {rx.assembler.rejected + rx.malformed} malformed", flush=True)
+    receive(ReceiveConfig(listen=a.listen, tcp=a.tcp, seconds=a.seconds, count=a.count, save=a.save, quiet=a.quiet))
     return 0
 
 

@@ -7,7 +7,7 @@ side can validate a file without the ``onnx`` package or torch.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -18,18 +18,108 @@ CONTRACT_VERSION = "1"
 INPUT_Z = "z"
 INPUT_TRUNCATION = "truncation"
 OUTPUT_IMAGE = "image"
-META_PREFIX = "ganplug."
-REQUIRED_META = ("contract", "z_dim", "resolution", "channels", "architecture", "dataset")
-# Optional: semantic directions in z space, float32 [K, z_dim] row-major, base64; shape as "K,z_dim".
-META_DIRECTIONS, META_DIRECTIONS_SHAPE = META_PREFIX + "directions", META_PREFIX + "directions_shape"
-# Split exports (style models): "mapping" (z, truncation -> w) or "synthesis" (w -> image); absent in whole models.
-META_PART = META_PREFIX + "part"
 INPUT_W = OUTPUT_W = "w"
+META_PREFIX = "ganplug."  # every metadata key is this prefix and a field name of ModelMetadata
+
+
+def _doc(text: str, required: bool = False) -> Any:
+    """Field metadata: the meaning shown in export/README.md's table, and whether a reader requires it."""
+    return {"doc": text, "required": required}
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """The ``ganplug.*`` entries of a model's ``metadata_props``: one field per key (``ganplug.`` + field name).
+
+    Values travel as strings; integers are written in decimal. Absent optional keys are None."""
+
+    contract: str = field(metadata=_doc(f"`{CONTRACT_VERSION}`, the contract version", True))
+    z_dim: int = field(metadata=_doc("latent size, integer", True))
+    resolution: int = field(metadata=_doc("H = W, integer", True))
+    channels: int = field(metadata=_doc("3 or 4", True))
+    architecture: str = field(metadata=_doc("e.g. `dcgan` or `style`", True))
+    dataset: str = field(metadata=_doc("a description of the training data", True))
+    step: int | None = field(default=None, metadata=_doc("training step at export"))
+    images_seen: int | None = field(default=None, metadata=_doc("training images shown at export"))
+    parameters: int | None = field(default=None, metadata=_doc("generator parameters (`ganplug info` prints it)"))
+    directions: str | None = field(default=None, metadata=_doc(
+        "semantic directions in z: float32 `[K, z_dim]` row-major little-endian, base64 (`/ganplug/direction/N`)"))
+    directions_shape: str | None = field(default=None, metadata=_doc("`K,z_dim` of `ganplug.directions`"))
+    exporter: str | None = field(default=None, metadata=_doc("`dynamo` (torch.export-based) or `legacy` (TorchScript-based)"))
+    precision: str | None = field(default=None, metadata=_doc(
+        "`fp32`, or `fp16` (`--half`; the engine warns when it runs on the CPU)"))
+    part: str | None = field(default=None, metadata=_doc(
+        "split exports only: `mapping` or `synthesis`; such a file is not a whole model"))
+    w_dim: int | None = field(default=None, metadata=_doc("split exports only: size of w, integer"))
+
+    @staticmethod
+    def key(name: str) -> str:
+        """The metadata key of field ``name``."""
+        return META_PREFIX + name
+
+    def to_props(self) -> dict[str, str]:
+        """The ``metadata_props`` entries, absent fields left out."""
+        return {self.key(f.name): str(v) for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
+    @classmethod
+    def from_props(cls, path: str, props: Mapping[str, str]) -> "ModelMetadata":
+        """Read and validate the ``ganplug.*`` entries (others are ignored, as the contract asks).
+
+        Raises :class:`ContractError` for a missing or malformed required key or another contract
+        version; malformed optional integers read as absent, so such a model still plays."""
+        missing = [cls.key(n) for n in REQUIRED_META if cls.key(n) not in props]
+        if missing:
+            raise _fail(path, "missing metadata " + ", ".join(missing))
+        version = props[cls.key("contract")]
+        if version != CONTRACT_VERSION:
+            raise _fail(path, f"contract version {version!r}, this ganplug reads version {CONTRACT_VERSION!r}")
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = props.get(cls.key(f.name))
+            if raw is None or str(f.type).startswith("str"):
+                values[f.name] = raw
+            elif f.metadata["required"]:
+                values[f.name] = _positive(path, cls.key(f.name), raw)
+            else:
+                values[f.name] = _optional_int(raw)
+        meta = cls(**values)
+        if meta.channels not in (3, 4):
+            raise _fail(path, f"metadata {cls.key('channels')}={meta.channels}, expected 3 or 4")
+        return meta
+
+    def with_directions(self, directions: np.ndarray) -> "ModelMetadata":
+        """A copy carrying ``directions`` ([K, z_dim]) inside the model file."""
+        d = np.ascontiguousarray(directions, dtype="<f4")
+        return replace(self, directions=base64.b64encode(d.tobytes()).decode("ascii"), directions_shape=f"{d.shape[0]},{d.shape[1]}")
+
+    def decode_directions(self) -> np.ndarray | None:
+        """The directions as [K, z_dim] float64, or None when absent or malformed (the model still plays)."""
+        if not self.directions or not self.directions_shape:
+            return None
+        try:
+            k, d = (int(x) for x in self.directions_shape.split(","))
+            arr = np.frombuffer(base64.b64decode(self.directions, validate=True), "<f4").reshape(k, d)
+        except (ValueError, TypeError):
+            return None
+        return arr.astype(np.float64) if d == self.z_dim and k > 0 else None
+
+
+REQUIRED_META = tuple(f.name for f in fields(ModelMetadata) if f.metadata["required"])
+
+
+def split_part(props: Mapping[str, str]) -> str | None:
+    """``mapping`` or ``synthesis`` for a half of a split export, else None."""
+    return props.get(ModelMetadata.key("part")) or None
+
+
+def claims_contract(props: Mapping[str, str]) -> bool:
+    """Whether a file says it follows the contract (else it may be a model made elsewhere)."""
+    return ModelMetadata.key("contract") in props
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a server needs to know about a contract model."""
+    """What a server needs to know about a model (``meta`` is None for a model made elsewhere)."""
 
     path: str
     z_dim: int
@@ -39,7 +129,8 @@ class ModelInfo:
     dataset: str
     contract: str = CONTRACT_VERSION
     has_truncation: bool = False
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = field(default_factory=dict)  # every entry of the file, ganplug.* or not
+    meta: ModelMetadata | None = None
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:
@@ -55,41 +146,45 @@ def _static(dim: Any) -> int | None:
     return dim if isinstance(dim, int) else None
 
 
-def _int_meta(path: str, meta: Mapping[str, str], key: str) -> int:
-    raw = meta[META_PREFIX + key]
+def _optional_int(raw: str) -> int | None:
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
+def _positive(path: str, key: str, raw: str) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise _fail(path, f"metadata {META_PREFIX}{key}={raw!r} is not an integer") from None
+        raise _fail(path, f"metadata {key}={raw!r} is not an integer") from None
     if value <= 0:
-        raise _fail(path, f"metadata {META_PREFIX}{key}={value} must be positive")
+        raise _fail(path, f"metadata {key}={value} must be positive")
     return value
 
 
-def check_model(path: str, inputs: Sequence[Any], outputs: Sequence[Any], meta: Mapping[str, str]) -> ModelInfo:
+def check_model(path: str, inputs: Sequence[Any], outputs: Sequence[Any], props: Mapping[str, str]) -> ModelInfo:
     """Validate an onnxruntime session's inputs, outputs and metadata against the contract.
 
     ``inputs``/``outputs`` are onnxruntime ``NodeArg`` objects (anything with
-    ``name``, ``type`` and ``shape``); ``meta`` is the custom metadata map.
+    ``name``, ``type`` and ``shape``); ``props`` is the custom metadata map.
     Raises :class:`ContractError` naming the first thing that is wrong.
     """
-    part = meta.get(META_PART)
+    part = split_part(props)
     if part:  # a half of a split export: fine for other programs, but not a whole model to serve
         whole = path.rsplit("." + part, 1)[0] + ".onnx" if f".{part}." in path else "the whole-model file"
         raise ContractError(f"{path}: is the {part} half of a split export (input {'z' if part == 'mapping' else 'w'}, "
                             f"output {'w' if part == 'mapping' else 'image'}); serve {whole}, or chain the halves as export/README.md shows")
-    missing = [k for k in REQUIRED_META if META_PREFIX + k not in meta]
-    if missing:
-        raise _fail(path, "missing metadata " + ", ".join(META_PREFIX + k for k in missing))
-    version = meta[META_PREFIX + "contract"]
-    if version != CONTRACT_VERSION:
-        raise _fail(path, f"contract version {version!r}, this ganplug reads version {CONTRACT_VERSION!r}")
-    z_dim = _int_meta(path, meta, "z_dim")
-    resolution = _int_meta(path, meta, "resolution")
-    channels = _int_meta(path, meta, "channels")
-    if channels not in (3, 4):
-        raise _fail(path, f"metadata {META_PREFIX}channels={channels}, expected 3 or 4")
+    meta = ModelMetadata.from_props(path, props)
+    has_trunc = _check_inputs(path, inputs, meta.z_dim)
+    _check_output(path, outputs, (meta.resolution, meta.resolution, meta.channels))
+    return ModelInfo(path=path, z_dim=meta.z_dim, resolution=meta.resolution, channels=meta.channels,
+                     architecture=meta.architecture, dataset=meta.dataset, contract=meta.contract,
+                     has_truncation=has_trunc, metadata=dict(props), meta=meta)
 
+
+def _check_inputs(path: str, inputs: Sequence[Any], z_dim: int) -> bool:
+    """The ``z`` input (and the optional ``truncation``); returns whether ``truncation`` is there."""
     by_name = {i.name: i for i in inputs}
     if INPUT_Z not in by_name:
         raise _fail(path, f"no input named {INPUT_Z!r} (inputs: {', '.join(by_name) or 'none'})")
@@ -103,12 +198,15 @@ def check_model(path: str, inputs: Sequence[Any], outputs: Sequence[Any], meta: 
         raise _fail(path, f"input {INPUT_Z!r} has rank {len(z.shape)}, expected 2 ([N, z_dim])")
     if _static(z.shape[1]) not in (None, z_dim):
         raise _fail(path, f"input {INPUT_Z!r} has {z.shape[1]} columns but metadata z_dim is {z_dim}")
-    has_trunc = INPUT_TRUNCATION in by_name
-    if has_trunc:
-        t = by_name[INPUT_TRUNCATION]
-        if t.type != "tensor(float)" or len(t.shape) != 0:
-            raise _fail(path, f"input {INPUT_TRUNCATION!r} must be a float32 scalar, got {t.type} {t.shape}")
+    if INPUT_TRUNCATION not in by_name:
+        return False
+    t = by_name[INPUT_TRUNCATION]
+    if t.type != "tensor(float)" or len(t.shape) != 0:
+        raise _fail(path, f"input {INPUT_TRUNCATION!r} must be a float32 scalar, got {t.type} {t.shape}")
+    return True
 
+
+def _check_output(path: str, outputs: Sequence[Any], want: tuple[int, int, int]) -> None:
     out = {o.name: o for o in outputs}
     if OUTPUT_IMAGE not in out:
         raise _fail(path, f"no output named {OUTPUT_IMAGE!r} (outputs: {', '.join(out) or 'none'})")
@@ -117,40 +215,13 @@ def check_model(path: str, inputs: Sequence[Any], outputs: Sequence[Any], meta: 
         raise _fail(path, f"output {OUTPUT_IMAGE!r} is {img.type}, expected tensor(uint8)")
     if len(img.shape) != 4:
         raise _fail(path, f"output {OUTPUT_IMAGE!r} has rank {len(img.shape)}, expected 4 ([N, H, W, C])")
-    want = (resolution, resolution, channels)
     for axis, (got, expected) in enumerate(zip(img.shape[1:], want), start=1):
         if _static(got) not in (None, expected):
             raise _fail(path, f"output {OUTPUT_IMAGE!r} dimension {axis} is {got}, metadata says {expected}")
-
-    return ModelInfo(
-        path=path,
-        z_dim=z_dim,
-        resolution=resolution,
-        channels=channels,
-        architecture=meta[META_PREFIX + "architecture"],
-        dataset=meta[META_PREFIX + "dataset"],
-        contract=version,
-        has_truncation=has_trunc,
-        metadata=dict(meta),
-    )
-
-
-def encode_directions(directions: np.ndarray) -> dict[str, str]:
-    """Metadata entries that carry ``directions`` ([K, z_dim]) inside a model file."""
-    d = np.ascontiguousarray(directions, dtype="<f4")
-    return {META_DIRECTIONS: base64.b64encode(d.tobytes()).decode("ascii"), META_DIRECTIONS_SHAPE: f"{d.shape[0]},{d.shape[1]}"}
 
 
 def directions(info: ModelInfo) -> np.ndarray | None:
     """The model's semantic directions in z space, [K, z_dim] float64, or None if it carries none.
 
     Malformed entries are ignored (the model still plays, without directions)."""
-    raw, shape = info.metadata.get(META_DIRECTIONS), info.metadata.get(META_DIRECTIONS_SHAPE)
-    if not raw or not shape:
-        return None
-    try:
-        k, d = (int(x) for x in shape.split(","))
-        arr = np.frombuffer(base64.b64decode(raw, validate=True), "<f4").reshape(k, d)
-    except (ValueError, TypeError):
-        return None
-    return arr.astype(np.float64) if d == info.z_dim and k > 0 else None
+    return info.meta.decode_directions() if info.meta is not None else None

@@ -73,10 +73,10 @@ def generated_images(source: str, count: int, truncation: float = 1.0, batch: in
                                for i in range(0, count, batch)])
     import torch
 
-    from .export import _load_generator
+    from .train.checkpoint import load_generator
     from .train.loop import generate
 
-    g, cfg, _ = _load_generator(source)
+    g, cfg, _ = load_generator(source)
     return generate(g, cfg.z_dim, torch.device("cpu"), range(count), batch, truncation)
 
 

@@ -9,7 +9,7 @@ import logging
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from .seeds import z_batch
 log = logging.getLogger("ganplug.export")
 
 OPSET = 18
+EXPORTERS = ("auto", "dynamo", "legacy")
 PARITY_SEEDS = tuple(range(1000, 1016))
 PARITY_TRUNCATION = (1.0, 0.7)  # models with a truncation input are checked at each of these ψ
 MAX_LEVELS = 1  # largest allowed difference between PyTorch and ONNX, in uint8 levels
@@ -35,7 +36,7 @@ class ExportConfig:
     output: str
     dataset: str | None = None  # description stored in the file; default: from the checkpoint
     opset: int = OPSET
-    exporter: str = "auto"  # auto (current, falling back to legacy), dynamo or legacy
+    exporter: str = "auto"  # one of EXPORTERS: auto (current, falling back to legacy), dynamo or legacy
     half: bool = False  # also write NAME.fp16.onnx for GPU serving
     split: bool = False  # style models: also write NAME.mapping.onnx and NAME.synthesis.onnx
 
@@ -52,26 +53,7 @@ class ExportReport:
     parts: tuple[Path, ...] = ()
 
 
-def _load_generator(source: str):
-    from .train import checkpoint
-    from .train.config import TrainConfig
-    from .train.models import build
-
-    state = checkpoint.load(Path(source))
-    cfg = TrainConfig.from_dict(state["config"])
-    g, _ = build(cfg.arch, z_dim=cfg.z_dim, resolution=cfg.resolution, channels=cfg.channels,
-                 g_width=cfg.g_width, d_width=cfg.d_width, map_layers=cfg.map_layers)
-    try:
-        g.load_state_dict(state["G_ema"])
-    except RuntimeError as e:
-        from .errors import CheckpointError
-
-        raise CheckpointError(f"{state['path']}: weights do not fit a {cfg.arch} generator ({str(e).splitlines()[0]})") from None
-    g.eval().requires_grad_(False)
-    return g, cfg, state
-
-
-def _export_graph(model, example: dict, output: str, path: Path, opset: int, exporter: str) -> str:
+def export_graph(model, example: dict, output: str, path: Path, opset: int, exporter: str) -> str:
     """Write the bare graph with inputs named and shaped as ``example`` (the first one's batch
     axis dynamic, the others fixed, as the scalar ``truncation``) and one output; returns which
     exporter produced it."""
@@ -106,9 +88,10 @@ def export(config: ExportConfig) -> ExportReport:
     import onnx
     import torch
 
+    from .train.checkpoint import load_generator
     from .train.models import ContractModel
 
-    g, cfg, state = _load_generator(config.source)
+    g, cfg, state = load_generator(config.source)
     if config.split and not hasattr(g, "synthesize"):
         raise ExportError(f"--split needs a style model (mapping z -> w, then synthesis); this run is {cfg.arch}")
     model = ContractModel(g).eval()
@@ -122,23 +105,22 @@ def export(config: ExportConfig) -> ExportReport:
             want = {psi: model(torch.from_numpy(z), torch.tensor(psi)).numpy() for psi in PARITY_TRUNCATION}
         else:
             want = {1.0: model(torch.from_numpy(z)).numpy()}
-    meta = {
-        "contract": contract.CONTRACT_VERSION, "z_dim": str(cfg.z_dim), "resolution": str(cfg.resolution),
-        "channels": str(cfg.channels), "architecture": cfg.arch, "dataset": dataset, "step": str(state["step"]),
-        "images_seen": str(state["images_seen"]), "parameters": str(sum(p.numel() for p in g.parameters())),
-    }
+    meta = contract.ModelMetadata(
+        contract=contract.CONTRACT_VERSION, z_dim=cfg.z_dim, resolution=cfg.resolution, channels=cfg.channels,
+        architecture=cfg.arch, dataset=dataset, step=state["step"], images_seen=state["images_seen"],
+        parameters=sum(p.numel() for p in g.parameters()))
     if hasattr(g, "features"):
         from .train.directions import principal_directions
 
-        meta.update({k[len(contract.META_PREFIX):]: v for k, v in contract.encode_directions(principal_directions(g, cfg.z_dim)).items()})
+        meta = meta.with_directions(principal_directions(g, cfg.z_dim))
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".ganplug-export-") as tmpdir:
         raw = Path(tmpdir) / "raw.onnx"
         example = {contract.INPUT_Z: torch.zeros(2, cfg.z_dim)}
         if model.has_truncation:
             example[contract.INPUT_TRUNCATION] = torch.tensor(1.0)
-        used = _export_graph(model, example, contract.OUTPUT_IMAGE, raw, config.opset, config.exporter)
+        used = export_graph(model, example, contract.OUTPUT_IMAGE, raw, config.opset, config.exporter)
         m = onnx.load(str(raw), load_external_data=True)
-        staged = _finish(m, {**meta, "exporter": used, "precision": "fp32"}, Path(tmpdir) / "model.onnx")
+        staged = _finish(m, replace(meta, exporter=used, precision="fp32"), Path(tmpdir) / "model.onnx")
         max_diff, mean_diff = _parity(staged, z, want, "fp32", MAX_LEVELS, MAX_MEAN_LEVELS)
         half = None
         if config.half:
@@ -147,10 +129,10 @@ def export(config: ExportConfig) -> ExportReport:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # it warns for every weight it rounds to fp16's range
                 h = float16.convert_float_to_float16(m, keep_io_types=True)
-            staged_half = _finish(h, {**meta, "exporter": used, "precision": "fp16"}, Path(tmpdir) / "model-fp16.onnx")
+            staged_half = _finish(h, replace(meta, exporter=used, precision="fp16"), Path(tmpdir) / "model-fp16.onnx")
             _parity(staged_half, z, want, "fp16", HALF_MAX_LEVELS, HALF_MAX_MEAN_LEVELS)
             half = out.with_name(out.stem + ".fp16" + out.suffix)
-        parts = _split(g, cfg, {**meta, "precision": "fp32"}, z, want, Path(tmpdir), config) if config.split else {}
+        parts = _split(g, cfg, replace(meta, precision="fp32"), z, want, Path(tmpdir), config) if config.split else {}
         if half:
             os.replace(staged_half, half)
         for name, staged_part in parts.items():
@@ -160,7 +142,7 @@ def export(config: ExportConfig) -> ExportReport:
                         tuple(out.with_name(f"{out.stem}.{name}{out.suffix}") for name in parts))
 
 
-def _split(g, cfg, meta: dict[str, str], z: np.ndarray, want: dict[float, np.ndarray], tmpdir: Path,
+def _split(g, cfg, meta: contract.ModelMetadata, z: np.ndarray, want: dict[float, np.ndarray], tmpdir: Path,
            config: ExportConfig) -> dict[str, Path]:
     """Export the mapping and synthesis graphs of a style generator, check that the two chained
     give the whole model's frames (same bounds), and return their staged paths."""
@@ -170,15 +152,15 @@ def _split(g, cfg, meta: dict[str, str], z: np.ndarray, want: dict[float, np.nda
 
     from .train.models import MappingPart, SynthesisPart
 
-    base = {k: v for k, v in meta.items() if not k.startswith("directions")}  # directions live in z: the mapping's
+    base = replace(meta, directions=None, directions_shape=None)  # directions live in z: the mapping's
     staged = {}
     for name, module, example, output in (
             ("mapping", MappingPart(g), {contract.INPUT_Z: torch.zeros(2, cfg.z_dim), contract.INPUT_TRUNCATION: torch.tensor(1.0)},
              contract.OUTPUT_W),
             ("synthesis", SynthesisPart(g), {contract.INPUT_W: torch.zeros(2, cfg.z_dim)}, contract.OUTPUT_IMAGE)):
         raw = tmpdir / f"raw-{name}.onnx"
-        used = _export_graph(module.eval(), example, output, raw, config.opset, config.exporter)
-        part_meta = {**(meta if name == "mapping" else base), "part": name, "w_dim": str(cfg.z_dim), "exporter": used}
+        used = export_graph(module.eval(), example, output, raw, config.opset, config.exporter)
+        part_meta = replace(meta if name == "mapping" else base, part=name, w_dim=cfg.z_dim, exporter=used)
         staged[name] = _finish(onnx.load(str(raw), load_external_data=True), part_meta, tmpdir / f"model-{name}.onnx")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
@@ -192,12 +174,12 @@ def _split(g, cfg, meta: dict[str, str], z: np.ndarray, want: dict[float, np.nda
     return staged
 
 
-def _finish(m, meta: dict[str, str], path: Path) -> Path:
+def _finish(m, meta: contract.ModelMetadata, path: Path) -> Path:
     """Stamp contract metadata, run onnx.checker, save."""
     import onnx
 
     del m.metadata_props[:]
-    onnx.helper.set_model_props(m, {contract.META_PREFIX + k: v for k, v in meta.items()})
+    onnx.helper.set_model_props(m, meta.to_props())
     m.producer_name = "ganplug"
     try:
         onnx.checker.check_model(m, full_check=True)

@@ -8,10 +8,27 @@ on ``(seed, i)``, so the set is the same on every machine.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """``ganplug dataset``: how many images, how large, from which seed."""
+
+    out: str
+    count: int = 2000
+    size: int = 128
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or self.size < 8:
+            raise ConfigError("--count must be at least 1 and --size at least 8")
 
 
 def make_image(rng: np.random.Generator, size: int) -> np.ndarray:

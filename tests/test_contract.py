@@ -113,3 +113,62 @@ def test_info_counts_parameters_and_benchmarks(tiny_model, tmp_path):
     r = run_cli("info", str(plain))
     assert "parameters 391 (every initializer of the graph)" in r.stdout, r.stdout  # 8x48 weights + 7 constants
 
+
+
+def _ganplug_props(path) -> dict[str, str]:
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props
+            if p.key.startswith(contract.META_PREFIX)}
+
+
+def test_metadata_wire_format_round_trips_unchanged(tiny_model):
+    """Bundled and freshly exported files read into ModelMetadata and write back byte for byte."""
+    from ganplug.runtime.engine import default_model_path
+
+    for path in (default_model_path(), tiny_model):
+        props = _ganplug_props(path)
+        meta = contract.ModelMetadata.from_props(str(path), props)
+        assert meta.to_props() == props
+        assert meta.step is not None and meta.parameters is not None and meta.precision == "fp32"
+    bundled = contract.ModelMetadata.from_props("default", _ganplug_props(default_model_path()))
+    assert bundled.decode_directions() is not None and bundled.decode_directions().shape[1] == bundled.z_dim
+
+
+def test_metadata_keys_are_the_dataclass_fields_and_reject_bad_values():
+    from dataclasses import fields
+
+    keys = {contract.ModelMetadata.key(f.name) for f in fields(contract.ModelMetadata)}
+    assert {"ganplug.contract", "ganplug.precision", "ganplug.part", "ganplug.directions_shape"} <= keys
+    assert set(contract.ModelMetadata.from_props("m", META).to_props()) == set(META)
+    with pytest.raises(ContractError, match="ganplug.z_dim='eight' is not an integer"):
+        contract.ModelMetadata.from_props("m", {**META, "ganplug.z_dim": "eight"})
+    with pytest.raises(ContractError, match="ganplug.resolution=0 must be positive"):
+        contract.ModelMetadata.from_props("m", {**META, "ganplug.resolution": "0"})
+    lenient = contract.ModelMetadata.from_props("m", {**META, "ganplug.step": "lots", "ganplug.other": "x"})
+    assert lenient.step is None  # a malformed optional value reads as absent; unknown keys are ignored
+    odd = contract.ModelMetadata.from_props("m", {**META, "ganplug.directions": "!!", "ganplug.directions_shape": "1,8"})
+    assert odd.decode_directions() is None
+    d = np.arange(16, dtype=np.float32).reshape(2, 8)
+    assert np.array_equal(contract.ModelMetadata.from_props("m", META).with_directions(d).decode_directions(), d)
+
+
+def test_export_readme_metadata_table_is_generated_from_the_dataclass():
+    from conftest import ROOT
+    from ganplug import contract_docs
+
+    text = (ROOT / "export" / "README.md").read_text()
+    assert contract_docs.BEGIN in text and contract_docs.END in text
+    assert contract_docs.render_into(text) == text, "run: python -m ganplug.contract_docs export/README.md"
+
+
+def test_no_metadata_key_literal_outside_the_contract():
+    """Every ganplug.* metadata key is spelled only in contract.py (through ModelMetadata's fields)."""
+    import re
+    from dataclasses import fields
+
+    from conftest import ROOT
+
+    names = "|".join(f.name for f in fields(contract.ModelMetadata))
+    literal = re.compile(rf"""["']ganplug\.({names})["']""")
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "ganplug").rglob("*.py")
+                 if p.name != "contract.py" and literal.search(p.read_text())]
+    assert offenders == []

@@ -49,3 +49,16 @@ def test_bench_command_prints_a_table(tiny_model, tiny_run):
     assert [(x[0], x[1]) for x in rows] == [("onnxruntime-cpu", "1"), ("onnxruntime-cpu", "2"),
                                            ("torch-eager-cpu", "1"), ("torch-eager-cpu", "2")]
     assert all(float(x[4]) > 0 for x in rows)
+
+
+def test_bench_without_a_checkpoint_never_imports_torch(tiny_model):
+    import subprocess
+    import sys
+
+    code = ("import sys; from ganplug.cli import main; "
+            f"rc = main(['bench', {str(tiny_model)!r}, '--batches', '1', '--runs', '2', '--device', 'cpu']); "
+            "print('IMPORTED', sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'onnxscript'))); "
+            "sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "onnxruntime-cpu" in r.stdout and "IMPORTED []" in r.stdout, r.stdout

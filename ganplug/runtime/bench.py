@@ -1,7 +1,7 @@
 """``ganplug bench``: frames/s and latency of a model, per provider and batch size.
 
-PyTorch eager rows are added for a checkpoint when torch is installed; the
-serving side never needs it.
+With ``--checkpoint``, PyTorch eager rows come from ``train/bench_eager.py``, which needs
+torch; without it, nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..seeds import z_batch
 from .engine import Engine, EngineConfig
 
@@ -63,28 +64,33 @@ def engine_variants(model: str, base: EngineConfig) -> list[tuple[str, Engine]]:
     return out
 
 
-def bench_torch(source: str, batches: Sequence[int], runs: int, threads: int) -> list[BenchRow]:
-    """PyTorch eager on the checkpoint's EMA generator, post-processing included (as the ONNX graph)."""
-    import torch
+@dataclass(frozen=True)
+class BenchConfig:
+    """What ``ganplug bench`` times: every way this machine runs the model, and PyTorch eager
+    on ``checkpoint`` when one is given (that needs the ``train`` extra)."""
 
-    from ..export import _load_generator
-    from ..train.models import ContractModel
+    model: str
+    engine: EngineConfig = EngineConfig()
+    batches: tuple[int, ...] = (1, 2, 4, 8)
+    runs: int = 30
+    checkpoint: str | None = None
 
-    g, cfg, _ = _load_generator(source)
-    if threads:
-        torch.set_num_threads(threads)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    def __post_init__(self) -> None:
+        if self.runs < 1 or any(b < 1 for b in self.batches):
+            raise ConfigError("--runs and --batches must be at least 1")
+
+
+def bench(config: BenchConfig, announce: Callable[[Engine], None] = lambda engine: None) -> list[BenchRow]:
+    """Rows for every engine variant and batch size; ``announce`` sees the first engine before timing starts."""
+    variants = engine_variants(config.model, config.engine)
+    announce(variants[0][1])
     rows = []
-    for dev in devices:
-        model = ContractModel(g.to(dev)).eval()
-        for b in batches:
-            z = torch.from_numpy(z_batch(list(range(b)), cfg.z_dim)).to(dev)
+    for label, engine in variants:
+        rows += bench_engine(engine, config.batches, config.runs, label)
+    if config.checkpoint:
+        from ..train.bench_eager import bench_torch  # torch: only here, only when asked for
 
-            def call() -> None:
-                with torch.no_grad():
-                    model(z).cpu()
-            p50, p90 = time_calls(call, runs)
-            rows.append(BenchRow(f"torch-eager-{dev}", b, p50, p90))
+        rows += bench_torch(config.checkpoint, config.batches, config.runs, config.engine.threads)
     return rows
 
 

@@ -23,9 +23,12 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parent.parent / "models" / "default.onnx"
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
 @dataclass(frozen=True)
 class EngineConfig:
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # one of DEVICES
     threads: int = 0  # intra-op threads; 0 = all cores but one, leaving room for the sender
     spinning: bool = False  # onnxruntime's spin-waiting threads steal time from the OSC sender
     cache_dir: str | None = "auto"  # optimised graphs kept here for a faster next start; auto = ~/.cache/ganplug/ort; None = off
@@ -86,64 +89,69 @@ def _ort_version() -> str:
     return ort.__version__
 
 
+def _open_session(path: Path, config: EngineConfig, providers: list[str], want_cuda: bool):
+    """The onnxruntime session, from this machine's cached optimised graph where there is one
+    (CPU only); returns (session, whether it came from the cache)."""
+    import onnxruntime as ort
+
+    cached = _cache_path(path, config.cache_dir) if not want_cuda else None
+    if cached is not None and cached.is_file():
+        # A graph onnxruntime already optimised on this machine: skip optimising it again.
+        fast = _session_options(config)
+        fast.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        try:
+            return ort.InferenceSession(str(cached), sess_options=fast, providers=providers), True
+        except Exception:
+            cached.unlink(missing_ok=True)
+    opts = _session_options(config)
+    tmp = None
+    if cached is not None:
+        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+        opts.optimized_model_filepath = str(tmp)
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=providers), False
+    except Exception as e:  # onnxruntime raises its own exception types for unreadable files
+        raise ModelFileError(f"{path}: {_load_failure(str(e))}") from None
+    finally:
+        if tmp is not None and tmp.exists():
+            os.replace(tmp, cached)
+
+
+def _contract_info(session, path: str) -> contract.ModelInfo:
+    """Check a session against the contract; a file that does not claim it is pointed to the foreign-model flags."""
+    props = session.get_modelmeta().custom_metadata_map
+    try:
+        return contract.check_model(path, session.get_inputs(), session.get_outputs(), props)
+    except ContractError as e:
+        if contract.claims_contract(props):
+            raise
+        raise ContractError(f"{e} (for a model made elsewhere, describe it with --output-range, --input-name, --z-dim)") from None
+
+
 class Engine:
     """Runs a contract model. ``run`` takes float32 ``[N, z_dim]`` and returns uint8 ``[N, H, W, C]``."""
 
     def __init__(self, model_path: str | os.PathLike, config: EngineConfig = EngineConfig()):
         import onnxruntime as ort
 
-        if config.device not in ("auto", "cpu", "cuda"):
+        if config.device not in DEVICES:
             raise ConfigError(f"--device must be auto, cpu or cuda, got {config.device!r}")
         path = Path(model_path)
         if not path.is_file():
             raise ModelFileError(f"{path}: no such model file")
-        opts = _session_options(config)
-
         available = ort.get_available_providers()
         want_cuda = config.device in ("auto", "cuda") and "CUDAExecutionProvider" in available
         if config.device == "cuda" and not want_cuda:
             log.warning("CUDA asked for but onnxruntime has no CUDA provider here; using the CPU")
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if want_cuda else ["CPUExecutionProvider"]
-        cached = _cache_path(path, config.cache_dir) if not want_cuda else None
-        self.session = None
-        self.cached_start = False  # True when the optimised graph came from the cache
-        if cached is not None and cached.is_file():
-            # A graph onnxruntime already optimised on this machine: skip optimising it again.
-            fast = _session_options(config)
-            fast.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-            try:
-                self.session = ort.InferenceSession(str(cached), sess_options=fast, providers=providers)
-                self.cached_start = True
-            except Exception:
-                cached.unlink(missing_ok=True)
-        if self.session is None:
-            tmp = None
-            if cached is not None:
-                tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-                opts.optimized_model_filepath = str(tmp)
-            try:
-                self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-            except Exception as e:  # onnxruntime raises its own exception types for unreadable files
-                raise ModelFileError(f"{path}: {_load_failure(str(e))}") from None
-            finally:
-                if tmp is not None and tmp.exists():
-                    os.replace(tmp, cached)
+        self.session, self.cached_start = _open_session(path, config, providers, want_cuda)
         used = self.session.get_providers()
         if want_cuda and "CUDAExecutionProvider" not in used:
             log.warning("CUDA provider failed to start; using the CPU")
         self.provider = "cuda" if "CUDAExecutionProvider" in used else "cpu"
         self.foreign = ForeignAdapter(self.session, str(path), config.foreign) if config.foreign else None
-        if self.foreign is not None:
-            self.info = self.foreign.info
-        else:
-            meta = self.session.get_modelmeta().custom_metadata_map
-            try:
-                self.info = contract.check_model(str(path), self.session.get_inputs(), self.session.get_outputs(), meta)
-            except ContractError as e:
-                if contract.META_PREFIX + "contract" in meta:
-                    raise
-                raise ContractError(f"{e} (for a model made elsewhere, describe it with --output-range, --input-name, --z-dim)") from None
-        if self.provider == "cpu" and self.info.metadata.get(contract.META_PREFIX + "precision") == "fp16":
+        self.info = self.foreign.info if self.foreign is not None else _contract_info(self.session, str(path))
+        if self.provider == "cpu" and self.info.meta is not None and self.info.meta.precision == "fp16":
             log.warning("%s is an fp16 model, meant for GPUs: on the CPU it is no faster than its fp32 export "
                         "(export without --half for CPU serving)", path.name)
         self.io_binding = self.foreign is None and (self.provider == "cuda" if config.io_binding is None else config.io_binding)

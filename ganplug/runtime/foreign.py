@@ -17,6 +17,7 @@ from ..errors import ContractError
 
 RANGES = {"-1,1": (1.0, 127.5), "0,1": (0.0, 255.0), "0,255": (0.0, 1.0)}  # (offset, scale): (x + offset) * scale
 ALIASES = {"signed": "-1,1", "unit": "0,1", "byte": "0,255"}  # names that do not start with '-' on a command line
+LAYOUTS = ("nchw", "nhwc")
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class ForeignAdapter:
         out_range = ALIASES.get(spec.output_range, spec.output_range)
         if out_range not in RANGES:
             raise ContractError(f"--output-range must be one of {', '.join(ALIASES)} ({', '.join(RANGES)}), got {spec.output_range!r}")
-        if spec.layout not in ("nchw", "nhwc"):
+        if spec.layout not in LAYOUTS:
             raise ContractError(f"--layout must be nchw or nhwc, got {spec.layout!r}")
         inputs = {i.name: i for i in session.get_inputs()}
         name = spec.input_name or next(iter(inputs))

@@ -78,3 +78,21 @@ def load(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint version {state.get('version')}, this ganplug reads {VERSION}")
     state["path"] = str(path)
     return state
+
+
+def load_generator(source: str | Path) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
+    """The EMA generator of a checkpoint file or run folder (eval mode, no gradients), its
+    :class:`TrainConfig` and the whole checkpoint state."""
+    from .config import TrainConfig
+    from .models import build
+
+    state = load(Path(source))
+    cfg = TrainConfig.from_dict(state["config"])
+    g, _ = build(cfg.arch, z_dim=cfg.z_dim, resolution=cfg.resolution, channels=cfg.channels,
+                 g_width=cfg.g_width, d_width=cfg.d_width, map_layers=cfg.map_layers)
+    try:
+        g.load_state_dict(state["G_ema"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{state['path']}: weights do not fit a {cfg.arch} generator ({str(e).splitlines()[0]})") from None
+    g.eval().requires_grad_(False)
+    return g, cfg, state

@@ -24,6 +24,43 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 AUGMENT_MODES = ("ada", "fixed", "off")
 
+# The settings `ganplug train` takes as --NAME (underscores as dashes; booleans also as --no-NAME):
+# name -> (help, how the default reads where the field's own default does not say it; "recipe": from RECIPES).
+FLAGS: dict[str, tuple[str, str | None]] = {
+    "resolution": ("image size in pixels, a power of two", None),
+    "steps": ("total optimisation steps of the whole run", None),
+    "batch": ("images per step, over all processes", None),
+    "arch": ("network architecture: style or dcgan", None),
+    "z_dim": ("latent size", None),
+    "g_width": ("generator width at full resolution, doubling per halving", "recipe"),
+    "d_width": ("discriminator base width", "recipe"),
+    "map_layers": ("style: layers of the mapping network z -> w", None),
+    "lr_g": ("generator learning rate", "recipe"),
+    "lr_d": ("discriminator learning rate", "recipe"),
+    "r1_gamma": ("R1 penalty weight; 0 = off", "dcgan 0, style 0.0002*resolution^2/batch"),
+    "r1_interval": ("steps between (lazy) R1 penalties", None),
+    "augment": ("ada (adaptive probability), fixed (--augment-p throughout) or off", None),
+    "augment_p": ("starting (ada) or constant (fixed) augmentation probability", None),
+    "augment_policy": ("transforms, comma-separated", None),
+    "ada_target": ("ada: wanted mean sign of D on reals; above it, augment more", None),
+    "ada_kimg": ("ada: thousands of images for p to go from 0 to 1 at most", None),
+    "ema_kimg": ("half-life of the generator average in thousands of images; 0 = off", None),
+    "seed": ("training seed", None),
+    "fit": ("crop or pad non-square images", None),
+    "sample_every": ("steps between sample grids", None),
+    "checkpoint_every": ("steps between checkpoints", None),
+    "keep": ("checkpoints to keep", None),
+    "log_every": ("steps between lines in metrics.jsonl", None),
+    "swd_every": ("steps between SWD measurements in metrics.jsonl; 0 = never", None),
+    "swd_images": ("images per SWD measurement", None),
+    "device": ("auto, cpu or cuda", None),
+    "threads": ("PyTorch CPU threads", "all"),
+    "mirror": ("also train on horizontally mirrored images", None),
+    "amp": ("mixed precision", "on with CUDA, off on the CPU"),
+    "channels_last": ("channels-last memory format", "on with CUDA"),
+    "tf32": ("TensorFloat-32 matrix maths on CUDA", None),
+}
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -112,3 +149,23 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
+
+
+def flag_type(name: str) -> type:
+    """int, float, str or bool: the type of setting ``name`` (None allowed or not)."""
+    annotation = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}[name]
+    return {"int": int, "float": float, "str": str, "bool": bool}[annotation.split(" |")[0]]
+
+
+def flag_help(name: str) -> str:
+    """The help of ``--NAME``, ending with its default."""
+    text, default = FLAGS[name]
+    if default == "recipe":
+        default = ", ".join(f"{arch} {_shown(recipe[name])}" for arch, recipe in RECIPES.items())
+    return f"{text} (default{': ' + default if default else ' ' + _shown(getattr(TrainConfig, name))})"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -214,14 +214,60 @@ def train(config: TrainConfig, resume_state: dict[str, Any] | None = None) -> Tr
         distributed.shutdown(ddp)
 
 
+@dataclass(eq=False)
+class _Run:
+    """What a run changes as it goes: networks, optimisers, random streams and counters."""
+
+    config: TrainConfig
+    path: Path
+    device: torch.device
+    ddp: distributed.Dist
+    precision: Precision
+    data: np.ndarray
+    images: int  # in the data folder, as the checkpoint records it
+    G: torch.nn.Module
+    D: torch.nn.Module
+    G_ema: torch.nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    scaler_g: torch.amp.GradScaler
+    scaler_d: torch.amp.GradScaler
+    ada: AdaptiveP
+    sampler: torch.Generator  # batches and flips, on the CPU, the same in every process
+    G_train: torch.nn.Module | None = None  # G and D, wrapped for DDP in a distributed run
+    D_train: torch.nn.Module | None = None
+    step: int = 0
+    images_seen: int = 0
+    r1_value: torch.Tensor | None = None
+
+
+@dataclass(eq=False)
+class _Pace:
+    """Throughput bookkeeping between metric lines; ``side`` is time spent on samples, SWD and checkpoints."""
+
+    t_last: float
+    seen_last: int
+    side: float = 0.0
+
+
 def _train(config: TrainConfig, resume_state: dict[str, Any] | None, device: torch.device, ddp: distributed.Dist) -> TrainResult:
     run = Path(config.out)
     files = scan(Path(config.data))  # a bad data folder fails before anything is written
     if config.batch % ddp.world:
         raise ConfigError(f"--batch {config.batch} must be a multiple of the {ddp.world} training processes")
-    local = config.batch // ddp.world  # each process trains on its slice of every batch
     if config.threads:
         torch.set_num_threads(config.threads)
+    data, summary = _load_data(config, run, ddp, files)
+    r = _build(config, run, device, ddp, data, summary.images)
+    if resume_state is not None:
+        _restore(r, resume_state)
+    _wrap_ddp(r)
+    reference = _open_run(r)
+    return _loop(r, reference, resumed=resume_state is not None)
+
+
+def _load_data(config: TrainConfig, run: Path, ddp: distributed.Dist, files: list[Path]):
+    """The training images as one cached array; the first process writes the cache, the others read it."""
     if ddp.main:
         run.mkdir(parents=True, exist_ok=True)
         data, summary = load_folder(Path(config.data), config.resolution, run / "cache", config.fit, config.progress, files)
@@ -232,9 +278,13 @@ def _train(config: TrainConfig, resume_state: dict[str, Any] | None, device: tor
         if summary.skipped:
             log.warning("skipped %d unreadable file(s) in %s", summary.skipped, config.data)
         log.info("data: %d images from %s%s", summary.images, config.data, " (cached)" if summary.from_cache else "")
+    return data, summary
+
+
+def _build(config: TrainConfig, run: Path, device: torch.device, ddp: distributed.Dist, data: np.ndarray, images: int) -> _Run:
+    """Fresh networks, optimisers and random streams, seeded from the config."""
     precision = resolve_precision(config, device)
     memory_format = torch.channels_last if precision.channels_last else torch.preserve_format
-
     torch.manual_seed(config.seed)
     G, D = build(config.arch, z_dim=config.z_dim, resolution=config.resolution, channels=config.channels,
                  g_width=config.g_width, d_width=config.d_width, map_layers=config.map_layers)
@@ -249,186 +299,218 @@ def _train(config: TrainConfig, resume_state: dict[str, Any] | None, device: tor
     scaler_g, scaler_d = torch.amp.GradScaler(device.type, enabled=fp16), torch.amp.GradScaler(device.type, enabled=fp16)
     ada = AdaptiveP(config.augment_p if config.augment != "off" else 0.0, config.ada_target, config.ada_kimg,
                     adaptive=config.augment == "ada")
-    policy = config.policy
-    sampler = torch.Generator().manual_seed(config.seed + 1)  # batches and flips, on the CPU, the same in every process
-    step, images_seen = 0, 0
+    sampler = torch.Generator().manual_seed(config.seed + 1)
+    return _Run(config, run, device, ddp, precision, data, images, G, D, G_ema, opt_g, opt_d, scaler_g, scaler_d, ada,
+                sampler, G_train=G, D_train=D)
 
-    if resume_state is not None:
-        G.load_state_dict(resume_state["G"])
-        G_ema.load_state_dict(resume_state["G_ema"])
-        D.load_state_dict(resume_state["D"])
-        for opt, key in ((opt_g, "opt_G"), (opt_d, "opt_D")):
-            settings = [(g["lr"], g["betas"]) for g in opt.param_groups]
-            opt.load_state_dict(resume_state[key])
-            for g, (lr, betas) in zip(opt.param_groups, settings):  # the config's values: --lr-g etc. may have changed
-                g["lr"], g["betas"] = lr, betas
-        for scaler, key in ((scaler_g, "scaler_G"), (scaler_d, "scaler_D")):
-            if fp16 and resume_state.get(key):
-                scaler.load_state_dict(resume_state[key])
-        if config.augment == "ada" and "augment" in resume_state:
-            ada.load_state_dict(resume_state["augment"])
-        rng = resume_state["rng"]
-        sampler.set_state(rng["sampler"])
-        per_rank = resume_state.get("rng_ranks") or [rng]
-        if len(per_rank) == ddp.world:
-            rng = per_rank[ddp.rank]
-            torch.set_rng_state(rng["torch"])
-            if device.type == "cuda" and "cuda" in rng:
-                torch.cuda.set_rng_state(rng["cuda"], device)
-        elif ddp.main:
-            log.warning("resuming a run of %d processes with %d: random streams start afresh, so the run will not "
-                        "repeat an uninterrupted one exactly", len(per_rank), ddp.world)
-        step, images_seen = int(resume_state["step"]), int(resume_state["images_seen"])
-        if ddp.main:
-            _truncate_metrics(run / "metrics.jsonl", step)
-            print(f"resuming {run} at step {step} of {config.steps}", flush=True)
 
-    G_train, D_train = G, D
-    if ddp.enabled:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+def _restore(r: _Run, state: dict[str, Any]) -> None:
+    """Continue from a checkpoint: weights, optimiser moments, loss scales, ADA's p, random streams, counters."""
+    r.G.load_state_dict(state["G"])
+    r.G_ema.load_state_dict(state["G_ema"])
+    r.D.load_state_dict(state["D"])
+    for opt, key in ((r.opt_g, "opt_G"), (r.opt_d, "opt_D")):
+        settings = [(g["lr"], g["betas"]) for g in opt.param_groups]
+        opt.load_state_dict(state[key])
+        for g, (lr, betas) in zip(opt.param_groups, settings):  # the config's values: --lr-g etc. may have changed
+            g["lr"], g["betas"] = lr, betas
+    for scaler, key in ((r.scaler_g, "scaler_G"), (r.scaler_d, "scaler_D")):
+        if r.precision.dtype == torch.float16 and state.get(key):
+            scaler.load_state_dict(state[key])
+    if r.config.augment == "ada" and "augment" in state:
+        r.ada.load_state_dict(state["augment"])
+    rng = state["rng"]
+    r.sampler.set_state(rng["sampler"])
+    per_rank = state.get("rng_ranks") or [rng]
+    if len(per_rank) == r.ddp.world:
+        rng = per_rank[r.ddp.rank]
+        torch.set_rng_state(rng["torch"])
+        if r.device.type == "cuda" and "cuda" in rng:
+            torch.cuda.set_rng_state(rng["cuda"], r.device)
+    elif r.ddp.main:
+        log.warning("resuming a run of %d processes with %d: random streams start afresh, so the run will not "
+                    "repeat an uninterrupted one exactly", len(per_rank), r.ddp.world)
+    r.step, r.images_seen = int(state["step"]), int(state["images_seen"])
+    if r.ddp.main:
+        _truncate_metrics(r.path / "metrics.jsonl", r.step)
+        print(f"resuming {r.path} at step {r.step} of {r.config.steps}", flush=True)
 
-        ids = [device.index] if device.type == "cuda" else None
-        # Buffers (batch-norm statistics, w_avg) start equal, then follow each process's slice; rank 0's are saved.
-        no_sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters \
-            else {"broadcast_buffers": False}
-        G_train = DDP(G, device_ids=ids, **no_sync)
-        D_train = DDP(D, device_ids=ids, **no_sync)
-        # The [1, C] weight of D's last layer gets [1, 1]-strided gradients in the R1 pass: same memory, harmless.
-        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
 
-    reference = None
-    if ddp.main:
-        for p in checkpoint.remove_partial(run):
-            log.warning("removed %s, left by a run killed while saving", p.name)
-        (run / "training_options.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-        if config.swd_every:
-            reference = swd_reference(data, config.swd_images)
-        print(f"run folder {run}: checkpoints in {run / 'checkpoints'}, samples in {run / 'samples'}, "
-              f"metrics in {run / 'metrics.jsonl'}, settings in {run / 'training_options.json'}", flush=True)
-        print(f"{config.arch} {config.resolution}px, batch {config.batch}"
-              f"{f' over {ddp.world} processes' if ddp.enabled else ''}, {device.type} {precision.describe()}, "
-              f"augment {config.augment}{f' p={ada.p:.3f}' if config.augment != 'off' else ''}, "
-              f"R1 gamma {config.r1_gamma:g}, EMA {config.ema_kimg:g} kimg", flush=True)
+def _wrap_ddp(r: _Run) -> None:
+    if not r.ddp.enabled:
+        return
+    from torch.nn.parallel import DistributedDataParallel as DDP
 
-    def save() -> Path | None:
-        rngs = ddp.gather(_rng_state(sampler, device))
-        digests = ddp.gather(distributed.weights_digest(G, G_ema, D)) if ddp.enabled else None
-        if not ddp.main:
-            return None
-        state = {"config": config.to_dict(), "step": step, "images_seen": images_seen,
-                 "dataset": {"images": summary.images, "folder": str(config.data)},
-                 "G": G.state_dict(), "G_ema": G_ema.state_dict(), "D": D.state_dict(),
-                 "opt_G": opt_g.state_dict(), "opt_D": opt_d.state_dict(),
-                 "scaler_G": scaler_g.state_dict(), "scaler_D": scaler_d.state_dict(),
-                 "augment": ada.state_dict(), "rng": rngs[0], "world": ddp.world}
-        if ddp.enabled:
-            state["rng_ranks"] = rngs
-            state["rank_digests"] = digests
-            if len(set(digests)) != 1:
-                log.warning("step %d: the processes' weights differ (%s)", step, ", ".join(d[:12] for d in digests))
-        return checkpoint.save(run, state, step, config.keep)
+    ids = [r.device.index] if r.device.type == "cuda" else None
+    # Buffers (batch-norm statistics, w_avg) start equal, then follow each process's slice; rank 0's are saved.
+    no_sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters \
+        else {"broadcast_buffers": False}
+    r.G_train = DDP(r.G, device_ids=ids, **no_sync)
+    r.D_train = DDP(r.D, device_ids=ids, **no_sync)
+    # The [1, C] weight of D's last layer gets [1, 1]-strided gradients in the R1 pass: same memory, harmless.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
 
-    last_ckpt = checkpoint.list_checkpoints(run)[-1] if ddp.main and checkpoint.list_checkpoints(run) else None
-    saved_at = step if resume_state is not None else None  # the step of the newest checkpoint
-    n = len(data)
+
+def _open_run(r: _Run) -> Reference | None:
+    """First process: tidy and describe the run folder; returns the SWD reference (None when off or not first)."""
+    config, run = r.config, r.path
+    if not r.ddp.main:
+        return None
+    for p in checkpoint.remove_partial(run):
+        log.warning("removed %s, left by a run killed while saving", p.name)
+    (run / "training_options.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    reference = swd_reference(r.data, config.swd_images) if config.swd_every else None
+    print(f"run folder {run}: checkpoints in {run / 'checkpoints'}, samples in {run / 'samples'}, "
+          f"metrics in {run / 'metrics.jsonl'}, settings in {run / 'training_options.json'}", flush=True)
+    print(f"{config.arch} {config.resolution}px, batch {config.batch}"
+          f"{f' over {r.ddp.world} processes' if r.ddp.enabled else ''}, {r.device.type} {r.precision.describe()}, "
+          f"augment {config.augment}{f' p={r.ada.p:.3f}' if config.augment != 'off' else ''}, "
+          f"R1 gamma {config.r1_gamma:g}, EMA {config.ema_kimg:g} kimg", flush=True)
+    return reference
+
+
+def _save(r: _Run) -> Path | None:
+    """A checkpoint of the whole run (every process takes part; the first writes it)."""
+    rngs = r.ddp.gather(_rng_state(r.sampler, r.device))
+    digests = r.ddp.gather(distributed.weights_digest(r.G, r.G_ema, r.D)) if r.ddp.enabled else None
+    if not r.ddp.main:
+        return None
+    state = {"config": r.config.to_dict(), "step": r.step, "images_seen": r.images_seen,
+             "dataset": {"images": r.images, "folder": str(r.config.data)},
+             "G": r.G.state_dict(), "G_ema": r.G_ema.state_dict(), "D": r.D.state_dict(),
+             "opt_G": r.opt_g.state_dict(), "opt_D": r.opt_d.state_dict(),
+             "scaler_G": r.scaler_g.state_dict(), "scaler_D": r.scaler_d.state_dict(),
+             "augment": r.ada.state_dict(), "rng": rngs[0], "world": r.ddp.world}
+    if r.ddp.enabled:
+        state["rng_ranks"] = rngs
+        state["rank_digests"] = digests
+        if len(set(digests)) != 1:
+            log.warning("step %d: the processes' weights differ (%s)", r.step, ", ".join(d[:12] for d in digests))
+    return checkpoint.save(r.path, state, r.step, r.config.keep)
+
+
+def _loop(r: _Run, reference: Reference | None, resumed: bool) -> TrainResult:
+    """Steps until ``config.steps`` or a stop request, with metrics, samples and checkpoints on their schedules."""
+    config, ddp = r.config, r.ddp
+    last_ckpt = checkpoint.list_checkpoints(r.path)[-1] if ddp.main and checkpoint.list_checkpoints(r.path) else None
+    saved_at = r.step if resumed else None  # the step of the newest checkpoint
     bar = None
     if config.progress and ddp.main:
         from tqdm import tqdm
 
-        bar = tqdm(total=config.steps, initial=step, desc="training", unit="step", dynamic_ncols=True, disable=None)
-    metrics = open(run / "metrics.jsonl", "a") if ddp.main else None
-    t_last, seen_last, side = time.perf_counter(), images_seen, 0.0  # side: time spent on samples, SWD, checkpoints
+        bar = tqdm(total=config.steps, initial=r.step, desc="training", unit="step", dynamic_ncols=True, disable=None)
+    metrics = open(r.path / "metrics.jsonl", "a") if ddp.main else None
+    pace = _Pace(time.perf_counter(), r.images_seen)
     interrupted = False
-    r1_value = None
     try:
         with _StopFlag() as stop:
-            while step < config.steps:
-                idx = torch.randint(n, (config.batch,), generator=sampler)
-                flip = torch.rand(config.batch, generator=sampler) < 0.5 if config.mirror else None
-                mine = slice(ddp.rank * local, (ddp.rank + 1) * local)
-                real = _real_batch(data, idx[mine], flip[mine] if flip is not None else None, device, precision)
-                z = torch.randn(local, config.z_dim, device=device)
-
-                # Discriminator: non-saturating logistic loss on augmented reals and fakes.
-                with precision.autocast(device):
-                    fake = G_train(z)
-                    real_logits = D_train(augment(real, ada.p, policy)).float()
-                    fake_logits = D_train(augment(fake.detach(), ada.p, policy)).float()
-                loss_d = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
-                ada.observe(real_logits)
-                opt_d.zero_grad(set_to_none=True)
-                scaler_d.scale(loss_d).backward()
-                scaler_d.step(opt_d)
-                scaler_d.update()
-                if config.r1_gamma > 0 and step % config.r1_interval == 0:  # lazy R1, scaled by its interval
-                    penalty = _r1_penalty(D_train, real, ada.p, policy)
-                    opt_d.zero_grad(set_to_none=True)
-                    (penalty * (config.r1_gamma / 2 * config.r1_interval)).backward()
-                    opt_d.step()
-                    r1_value = penalty.detach()
-
-                # Generator: the same fakes through the updated discriminator (its weights frozen).
-                D.requires_grad_(False)
-                with precision.autocast(device):
-                    loss_g = F.softplus(-D(augment(fake, ada.p, policy)).float()).mean()
-                opt_g.zero_grad(set_to_none=True)
-                scaler_g.scale(loss_g).backward()
-                scaler_g.step(opt_g)
-                scaler_g.update()
-                D.requires_grad_(True)
-                _update_ema(G_ema, G, _ema_beta(config, images_seen))
-
-                step += 1
-                images_seen += config.batch
-                ada.adjust(step, config.batch, ddp.sum_ if ddp.enabled else None)
+            while r.step < config.steps:
+                loss_d, loss_g = _step(r)
                 stopping = stop.requested
                 if ddp.enabled:  # every process stops at the same step
-                    stopping = bool(ddp.sum_(torch.tensor([float(stop.requested)], device=device)).item())
-
-                rec: dict[str, Any] = {}
-                if step % config.log_every == 0 or step == config.steps:
-                    losses = ddp.sum_(torch.stack([loss_d.detach(), loss_g.detach()]).float()) / ddp.world
-                    now = time.perf_counter()
-                    ips = (images_seen - seen_last) / max(now - t_last - side, 1e-9)
-                    t_last, seen_last, side = now, images_seen, 0.0
-                    rec = {"step": step, "images": images_seen, "loss_d": round(losses[0].item(), 5),
-                           "loss_g": round(losses[1].item(), 5), "augment_p": round(ada.p, 5), "images_per_s": round(ips, 1)}
-                    if r1_value is not None:
-                        rec["r1"] = round(r1_value.item(), 5)
+                    stopping = bool(ddp.sum_(torch.tensor([float(stop.requested)], device=r.device)).item())
+                rec = _losses_record(r, pace, loss_d, loss_g)
                 t_side = time.perf_counter()
                 if ddp.main:
-                    if reference is not None and (step % config.swd_every == 0 or step == config.steps):
-                        result = reference.distance(generate(G_ema, config.z_dim, device, range(config.swd_images)))
-                        rec.update(step=step, images=images_seen, swd=round(result.mean, 3),
-                                   swd_levels={str(k): round(v, 3) for k, v in result.levels.items()})
-                    if rec:
-                        metrics.write(json.dumps({**rec, "time": round(time.time(), 3)}) + "\n")
-                        metrics.flush()
-                        if bar is not None and "loss_d" in rec:
-                            post = {"img_s": f"{rec['images_per_s']:.0f}", "d": f"{rec['loss_d']:.3f}", "g": f"{rec['loss_g']:.3f}"}
-                            if config.augment != "off":
-                                post["p"] = f"{ada.p:.3f}"
-                            bar.set_postfix(post)
-                        if bar is not None and "swd" in rec:
-                            bar.write(f"step {step}: SWD x1e3 {rec['swd']:.2f}")
-                    if bar is not None:
-                        bar.update(1)
-                    if step % config.sample_every == 0 or step == config.steps:
-                        save_grid(preview(G_ema, config.z_dim, device), run / "samples" / f"step-{step:08d}.png")
-                if step % config.checkpoint_every == 0 or step == config.steps:
-                    last_ckpt, saved_at = save(), step
-                side += time.perf_counter() - t_side
+                    _report(r, rec, reference, metrics, bar)
+                if r.step % config.checkpoint_every == 0 or r.step == config.steps:
+                    last_ckpt, saved_at = _save(r), r.step
+                pace.side += time.perf_counter() - t_side
                 if stopping:
                     interrupted = True
                     break
-            if interrupted or saved_at != step:
-                last_ckpt = save()
+            if interrupted or saved_at != r.step:
+                last_ckpt = _save(r)
     finally:
         if metrics is not None:
             metrics.close()
         if bar is not None:
             bar.close()
-    return TrainResult(run=run, step=step, checkpoint=last_ckpt, interrupted=interrupted, main=ddp.main)
+    return TrainResult(run=r.path, step=r.step, checkpoint=last_ckpt, interrupted=interrupted, main=ddp.main)
+
+
+def _step(r: _Run) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step (D, lazy R1, G, EMA, ADA); returns this process's D and G losses."""
+    config, ddp, device, ada, policy = r.config, r.ddp, r.device, r.ada, r.config.policy
+    local = config.batch // ddp.world  # each process trains on its slice of every batch
+    idx = torch.randint(len(r.data), (config.batch,), generator=r.sampler)
+    flip = torch.rand(config.batch, generator=r.sampler) < 0.5 if config.mirror else None
+    mine = slice(ddp.rank * local, (ddp.rank + 1) * local)
+    real = _real_batch(r.data, idx[mine], flip[mine] if flip is not None else None, device, r.precision)
+    z = torch.randn(local, config.z_dim, device=device)
+
+    # Discriminator: non-saturating logistic loss on augmented reals and fakes.
+    with r.precision.autocast(device):
+        fake = r.G_train(z)
+        real_logits = r.D_train(augment(real, ada.p, policy)).float()
+        fake_logits = r.D_train(augment(fake.detach(), ada.p, policy)).float()
+    loss_d = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+    ada.observe(real_logits)
+    r.opt_d.zero_grad(set_to_none=True)
+    r.scaler_d.scale(loss_d).backward()
+    r.scaler_d.step(r.opt_d)
+    r.scaler_d.update()
+    if config.r1_gamma > 0 and r.step % config.r1_interval == 0:  # lazy R1, scaled by its interval
+        penalty = _r1_penalty(r.D_train, real, ada.p, policy)
+        r.opt_d.zero_grad(set_to_none=True)
+        (penalty * (config.r1_gamma / 2 * config.r1_interval)).backward()
+        r.opt_d.step()
+        r.r1_value = penalty.detach()
+
+    # Generator: the same fakes through the updated discriminator (its weights frozen).
+    r.D.requires_grad_(False)
+    with r.precision.autocast(device):
+        loss_g = F.softplus(-r.D(augment(fake, ada.p, policy)).float()).mean()
+    r.opt_g.zero_grad(set_to_none=True)
+    r.scaler_g.scale(loss_g).backward()
+    r.scaler_g.step(r.opt_g)
+    r.scaler_g.update()
+    r.D.requires_grad_(True)
+    _update_ema(r.G_ema, r.G, _ema_beta(config, r.images_seen))
+
+    r.step += 1
+    r.images_seen += config.batch
+    ada.adjust(r.step, config.batch, ddp.sum_ if ddp.enabled else None)
+    return loss_d, loss_g
+
+
+def _losses_record(r: _Run, pace: _Pace, loss_d: torch.Tensor, loss_g: torch.Tensor) -> dict[str, Any]:
+    """The metrics line of this step when one is due (losses averaged over processes), else {}."""
+    config = r.config
+    if not (r.step % config.log_every == 0 or r.step == config.steps):
+        return {}
+    losses = r.ddp.sum_(torch.stack([loss_d.detach(), loss_g.detach()]).float()) / r.ddp.world
+    now = time.perf_counter()
+    ips = (r.images_seen - pace.seen_last) / max(now - pace.t_last - pace.side, 1e-9)
+    pace.t_last, pace.seen_last, pace.side = now, r.images_seen, 0.0
+    rec = {"step": r.step, "images": r.images_seen, "loss_d": round(losses[0].item(), 5),
+           "loss_g": round(losses[1].item(), 5), "augment_p": round(r.ada.p, 5), "images_per_s": round(ips, 1)}
+    if r.r1_value is not None:
+        rec["r1"] = round(r.r1_value.item(), 5)
+    return rec
+
+
+def _report(r: _Run, rec: dict[str, Any], reference: Reference | None, metrics, bar) -> None:
+    """First process: SWD when due, the metrics line, the progress bar, the sample grid when due."""
+    config, step = r.config, r.step
+    if reference is not None and (step % config.swd_every == 0 or step == config.steps):
+        result = reference.distance(generate(r.G_ema, config.z_dim, r.device, range(config.swd_images)))
+        rec.update(step=step, images=r.images_seen, swd=round(result.mean, 3),
+                   swd_levels={str(k): round(v, 3) for k, v in result.levels.items()})
+    if rec:
+        metrics.write(json.dumps({**rec, "time": round(time.time(), 3)}) + "\n")
+        metrics.flush()
+        if bar is not None and "loss_d" in rec:
+            post = {"img_s": f"{rec['images_per_s']:.0f}", "d": f"{rec['loss_d']:.3f}", "g": f"{rec['loss_g']:.3f}"}
+            if config.augment != "off":
+                post["p"] = f"{r.ada.p:.3f}"
+            bar.set_postfix(post)
+        if bar is not None and "swd" in rec:
+            bar.write(f"step {step}: SWD x1e3 {rec['swd']:.2f}")
+    if bar is not None:
+        bar.update(1)
+    if step % config.sample_every == 0 or step == config.steps:
+        save_grid(preview(r.G_ema, config.z_dim, r.device), r.path / "samples" / f"step-{step:08d}.png")
 
 
 def _ema_beta(config: TrainConfig, images_seen: int) -> float:

@@ -120,9 +120,6 @@ class SynthesisPart(nn.Module):
         return to_uint8_nhwc(self.generator.synthesize(w))
 
 
-ARCHS = ("dcgan", "style")
-
-
 def build(arch: str, *, z_dim: int, resolution: int, channels: int, g_width: int, d_width: int,
           map_layers: int = 2) -> tuple[nn.Module, nn.Module]:
     """Generator and discriminator for ``arch``, initialised from torch's global RNG."""
