@@ -75,7 +75,7 @@ def latency(seconds: float, fps: float) -> None:
                 s = images.get(f.pixels.tobytes())
                 if s is not None and s not in first_seen:
                     first_seen[s] = time.monotonic()
-        started = server.instrument.audio.started
+        started = server.show.instrument.audio.started
         server.stop()
         t.join(5)
         rx.close()
