@@ -107,30 +107,33 @@ class Server:
 
     def run(self) -> None:
         """Serve until stopped. Never raises on network trouble."""
-        self._warm_up()
-        self.listener.start()
-        start = time.monotonic()
-        end = start + self.config.seconds if self.config.seconds is not None else float("inf")
-        every = self.config.status_every
-        next_state, next_status = start, start + every if every > 0 else float("inf")
+        self.listener.start()  # control that arrives during warm-up waits in the inbox, stamped with its arrival
         try:
-            while not self._stop.is_set():
-                now = self._frame()
-                if now is None:
-                    continue
-                if now >= next_state:
-                    self.sinks.put_messages([self.show.state_message()])
-                    next_state = now + 1.0 / self.config.state_hz
-                if now >= next_status:
-                    self._status()
-                    next_status = now + every
-                if now >= end:
-                    break
+            self._warm_up()
+            self._loop()
         finally:
             self._stop.set()
             self.listener.close()
             self.show.close()
             self.sinks.close()
+
+    def _loop(self) -> None:
+        start = time.monotonic()
+        end = start + self.config.seconds if self.config.seconds is not None else float("inf")
+        every = self.config.status_every
+        next_state, next_status = start, start + every if every > 0 else float("inf")
+        while not self._stop.is_set():
+            now = self._frame()
+            if now is None:
+                continue
+            if now >= next_state:
+                self.sinks.put_messages([self.show.state_message()])
+                next_state = now + 1.0 / self.config.state_hz
+            if now >= next_status:
+                self._status()
+                next_status = now + every
+            if now >= end:
+                return
 
     def _warm_up(self) -> None:
         self.engine.warm_up()

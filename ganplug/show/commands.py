@@ -54,7 +54,7 @@ def next_keyframe(show: "Show", values: tuple, index: int | None, ev: "Event") -
 
 
 def beat(show: "Show", values: tuple, index: int | None, ev: "Event") -> None:
-    bpm = show.instrument.tap_tempo(time.monotonic())
+    bpm = show.instrument.tap_tempo(ev.time)
     if bpm is not None:
         show.apply("bpm", (bpm,))
 

@@ -12,7 +12,7 @@ import logging
 import queue
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from ..logs import LogThrottle
@@ -39,6 +39,7 @@ class Event:
     args: tuple
     source: str
     reply: Callable[[bytes], None] = no_reply
+    time: float = field(default_factory=time.monotonic)  # when it arrived (tap tempo counts this, not the frame)
 
 
 class Inbox:
