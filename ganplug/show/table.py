@@ -19,7 +19,7 @@ from . import params as P
 from .spec import EASINGS, PREFIX, WALKS, Arg, BadMessage, Spec, check
 
 __all__ = ["ADDRESSES", "INBOUND", "OUTBOUND", "PARAMS", "REPLIES", "FRAME", "STATE", "ERROR", "PREFIX", "WALKS", "EASINGS",
-           "Arg", "Spec", "BadMessage", "check", "defaults", "lookup", "preset_order"]
+           "Arg", "Spec", "BadMessage", "check", "check_table", "defaults", "lookup", "preset_order"]
 
 _seed = Arg("seed", "i", SEED_MIN, SEED_MAX)
 
@@ -80,9 +80,9 @@ PARAMS = {s.name: s for s in ADDRESSES if s.kind == "param"}
 REPLIES = {s.name: s for s in ADDRESSES if s.kind == "out"}  # outbound entries by name: "pong", "latent", ...
 
 
-def _check_table() -> None:
-    """Every param has a getter and a setter, every command a handler, nothing sent has either."""
-    for s in ADDRESSES:
+def check_table(entries: tuple[Spec, ...]) -> None:
+    """Every param has a getter and a setter, every command a handler, nothing sent has either (TypeError)."""
+    for s in entries:
         bound = {"param": (s.apply, s.capture), "command": (s.handler,), "out": ()}.get(s.kind)
         if bound is None:
             raise TypeError(f"{s.address}: kind must be param, command or out, not {s.kind!r}")
@@ -96,7 +96,7 @@ def _check_table() -> None:
         raise TypeError(f"{FRAME.address}: the table says {FRAME.types}, osc.frames encodes {FRAME_TYPES}")
 
 
-_check_table()
+check_table(ADDRESSES)
 
 
 def defaults() -> dict[str, Any]:
