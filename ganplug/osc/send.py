@@ -21,6 +21,7 @@ import numpy as np
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from ..logs import LogThrottle
+from ..net import family
 from .frames import DEFAULT_MAX_DATAGRAM, HEADER_BYTES, encode_frame
 from .stream import framed
 
@@ -53,8 +54,7 @@ class UdpDestination:
         self.host, self.port, self.max_datagram = host, port, max_datagram
         self.name = str(self)
         self.addr = (host, port)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock = socket.socket(family(host), socket.SOCK_DGRAM)
         self.sock.setblocking(False)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF_BYTES)
@@ -130,8 +130,7 @@ class TcpDestination:
     def _connect(self) -> None:
         if time.monotonic() < self.retry_at:
             return
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        s = socket.socket(family, socket.SOCK_STREAM)
+        s = socket.socket(family(self.host), socket.SOCK_STREAM)
         s.setblocking(False)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
