@@ -25,52 +25,52 @@ _seed = Arg("seed", "i", SEED_MIN, SEED_MAX)
 
 FRAME = Spec(FRAME_ADDRESS, (Arg("frame", "i"), Arg("chunk", "i"), Arg("chunks", "i"), Arg("width", "i"), Arg("height", "i"),
                                  Arg("channels", "i"), Arg("pixels", "b")), "one chunk of a frame (docs/protocol.md)", "out")
-STATE = Spec(f"{PREFIX}/state", (Arg("frame", "i"), _seed, Arg("walk", "s"), Arg("speed", "f"), Arg("truncation", "f"), Arg("fps", "f"),
+STATE = Spec("/ganplug/state", (Arg("frame", "i"), _seed, Arg("walk", "s"), Arg("speed", "f"), Arg("truncation", "f"), Arg("fps", "f"),
                                  Arg("paused", "i"), Arg("measured_fps", "f"), Arg("time", "f")),
              "the performance state, a few times a second; frame is the newest frame id, time its walk time", "out")
-ERROR = Spec(f"{PREFIX}/error", (Arg("message", "s"),), "why a message was rejected or clamped, to its sender", "out")
+ERROR = Spec("/ganplug/error", (Arg("message", "s"),), "why a message was rejected or clamped, to its sender", "out")
 
 ADDRESSES: tuple[Spec, ...] = (
     # --- performance state: each has one default, here
-    Spec(f"{PREFIX}/seed", (_seed,), "go to a seed: the walk restarts from it (slerp: seed, seed+1, …)", "param", 0, apply=P.set_seed, capture=P.get_seed, order=3),
-    Spec(f"{PREFIX}/keyframes", (Arg("seeds", "i", SEED_MIN, SEED_MAX),), "keyframe seeds for slerp; none (no arguments) = seed, seed+1, …", "param", (),
+    Spec("/ganplug/seed", (_seed,), "go to a seed: the walk restarts from it (slerp: seed, seed+1, …)", "param", 0, apply=P.set_seed, capture=P.get_seed, order=3),
+    Spec("/ganplug/keyframes", (Arg("seeds", "i", SEED_MIN, SEED_MAX),), "keyframe seeds for slerp; none (no arguments) = seed, seed+1, …", "param", (),
          variadic=True, max_items=64, min_items=0, apply=P.set_keyframes, capture=P.get_keyframes, order=2),
-    Spec(f"{PREFIX}/walk", (Arg("mode", "s", choices=WALKS),), "walk mode", "param", "slerp", apply=P.set_walk, capture=P.get_walk, order=1),
-    Spec(f"{PREFIX}/speed", (Arg("speed", "f", -10.0, 10.0),), "walk-time seconds per second; negative walks backwards", "param", 1.0, apply=P.set_speed, capture=P.get_speed),
-    Spec(f"{PREFIX}/period", (Arg("length", "f", 0.1, 600.0),), "length of one walk step — slerp: keyframe to keyframe; loop, noise: one loop; random: one turn — in seconds, or in beats when bpm > 0", "param", 4.0, apply=P.set_period, capture=P.get_period),
-    Spec(f"{PREFIX}/bpm", (Arg("bpm", "f", 0.0, 400.0),), "tempo; > 0 counts period in beats, 0 in seconds", "param", 0.0, apply=P.set_bpm, capture=P.get_bpm),
-    Spec(f"{PREFIX}/sync", (Arg("on", "i", 0, 1),), "1 locks the walk's phase to the beat clock: keyframes and loops land on beats (needs bpm > 0 or --link)", "param", 0, apply=P.set_sync, capture=P.get_sync),
-    Spec(f"{PREFIX}/easing", (Arg("easing", "s", choices=EASINGS),), "how slerp moves between keyframes", "param", "smooth", apply=P.set_easing, capture=P.get_easing),
-    Spec(f"{PREFIX}/blend", (Arg("seconds", "f", 0.0, 60.0),), "cross-fade time for seed and walk changes; 0 = cut", "param", 1.0, apply=P.set_blend, capture=P.get_blend, order=-1),
-    Spec(f"{PREFIX}/truncation", (Arg("psi", "f", 0.0, 2.0),), "truncation ψ: 1 = none, smaller = closer to the average image", "param", 1.0, apply=P.set_truncation, capture=P.get_truncation),
-    Spec(f"{PREFIX}/pause", (Arg("paused", "i", 0, 1),), "1 freezes the walk (frames keep coming), 0 resumes", "param", 0, apply=P.set_pause, capture=P.get_pause),
-    Spec(f"{PREFIX}/fps", (Arg("fps", "f", 0.0, 240.0),), "target frames per second; 0 = as fast as possible", "param", 30.0, apply=P.set_fps, capture=P.get_fps),
+    Spec("/ganplug/walk", (Arg("mode", "s", choices=WALKS),), "walk mode", "param", "slerp", apply=P.set_walk, capture=P.get_walk, order=1),
+    Spec("/ganplug/speed", (Arg("speed", "f", -10.0, 10.0),), "walk-time seconds per second; negative walks backwards", "param", 1.0, apply=P.set_speed, capture=P.get_speed),
+    Spec("/ganplug/period", (Arg("length", "f", 0.1, 600.0),), "length of one walk step — slerp: keyframe to keyframe; loop, noise: one loop; random: one turn — in seconds, or in beats when bpm > 0", "param", 4.0, apply=P.set_period, capture=P.get_period),
+    Spec("/ganplug/bpm", (Arg("bpm", "f", 0.0, 400.0),), "tempo; > 0 counts period in beats, 0 in seconds", "param", 0.0, apply=P.set_bpm, capture=P.get_bpm),
+    Spec("/ganplug/sync", (Arg("on", "i", 0, 1),), "1 locks the walk's phase to the beat clock: keyframes and loops land on beats (needs bpm > 0 or --link)", "param", 0, apply=P.set_sync, capture=P.get_sync),
+    Spec("/ganplug/easing", (Arg("easing", "s", choices=EASINGS),), "how slerp moves between keyframes", "param", "smooth", apply=P.set_easing, capture=P.get_easing),
+    Spec("/ganplug/blend", (Arg("seconds", "f", 0.0, 60.0),), "cross-fade time for seed and walk changes; 0 = cut", "param", 1.0, apply=P.set_blend, capture=P.get_blend, order=-1),
+    Spec("/ganplug/truncation", (Arg("psi", "f", 0.0, 2.0),), "truncation ψ: 1 = none, smaller = closer to the average image", "param", 1.0, apply=P.set_truncation, capture=P.get_truncation),
+    Spec("/ganplug/pause", (Arg("paused", "i", 0, 1),), "1 freezes the walk (frames keep coming), 0 resumes", "param", 0, apply=P.set_pause, capture=P.get_pause),
+    Spec("/ganplug/fps", (Arg("fps", "f", 0.0, 240.0),), "target frames per second; 0 = as fast as possible", "param", 30.0, apply=P.set_fps, capture=P.get_fps),
     # --- commands
-    Spec(f"{PREFIX}/z", (Arg("values", "f", -10.0, 10.0),), "set the latent directly (z_dim floats); held until the next seed or walk", variadic=True, max_items=4096, handler=C.z),
-    Spec(f"{PREFIX}/z/N", (Arg("value", "f", -10.0, 10.0),), "set component N of the latent, starting from the current one", indexed=True, handler=C.z_component),
-    Spec(f"{PREFIX}/direction/N", (Arg("amount", "f", -10.0, 10.0),), "move along semantic direction N of the model (0 = principal), in standard deviations", indexed=True, handler=C.direction),
-    Spec(f"{PREFIX}/next", (), "jump to the next keyframe (hold: next seed; loop, noise, random: a quarter period on), blended", handler=C.next_keyframe),
-    Spec(f"{PREFIX}/beat", (), "tap tempo: taps set bpm and put the beat on the tap", handler=C.beat),
-    Spec(f"{PREFIX}/midi/learn", (Arg("address", "s"),), "bind the MIDI control moved last to ADDRESS (saved to the --midi-map file)", handler=C.midi_learn),
-    Spec(f"{PREFIX}/snapshot", (), "save the current frame as PNG in the snapshot folder (arguments ignored)", handler=C.snapshot),
-    Spec(f"{PREFIX}/ping", (Arg("token", "i", -2**31, 2**31 - 1),), "answered by /ganplug/pong with the same token, to the sender", handler=C.ping),
-    Spec(f"{PREFIX}/preset/save", (Arg("name", "s"),), "save the performance state as NAME.json in the preset folder", handler=C.preset_save),
-    Spec(f"{PREFIX}/preset/load", (Arg("name", "s"),), "load a preset; changes blend over the blend time", handler=C.preset_load),
-    Spec(f"{PREFIX}/subscribe", (Arg("host", "s"), Arg("port", "i", 1, 65535)), "add a UDP frame destination", handler=C.subscribe),
-    Spec(f"{PREFIX}/unsubscribe", (Arg("host", "s"), Arg("port", "i", 1, 65535)), "remove a frame destination", handler=C.unsubscribe),
-    Spec(f"{PREFIX}/latent", (), "ask for the current latent: answered by /ganplug/latent f… to the sender", handler=C.latent),
-    Spec(f"{PREFIX}/state", (), "ask for the state now: answered by /ganplug/state to the sender", handler=C.state),
+    Spec("/ganplug/z", (Arg("values", "f", -10.0, 10.0),), "set the latent directly (z_dim floats); held until the next seed or walk", variadic=True, max_items=4096, handler=C.z),
+    Spec("/ganplug/z/N", (Arg("value", "f", -10.0, 10.0),), "set component N of the latent, starting from the current one", indexed=True, handler=C.z_component),
+    Spec("/ganplug/direction/N", (Arg("amount", "f", -10.0, 10.0),), "move along semantic direction N of the model (0 = principal), in standard deviations", indexed=True, handler=C.direction),
+    Spec("/ganplug/next", (), "jump to the next keyframe (hold: next seed; loop, noise, random: a quarter period on), blended", handler=C.next_keyframe),
+    Spec("/ganplug/beat", (), "tap tempo: taps set bpm and put the beat on the tap", handler=C.beat),
+    Spec("/ganplug/midi/learn", (Arg("address", "s"),), "bind the MIDI control moved last to ADDRESS (saved to the --midi-map file)", handler=C.midi_learn),
+    Spec("/ganplug/snapshot", (), "save the current frame as PNG in the snapshot folder (arguments ignored)", handler=C.snapshot),
+    Spec("/ganplug/ping", (Arg("token", "i", -2**31, 2**31 - 1),), "answered by /ganplug/pong with the same token, to the sender", handler=C.ping),
+    Spec("/ganplug/preset/save", (Arg("name", "s"),), "save the performance state as NAME.json in the preset folder", handler=C.preset_save),
+    Spec("/ganplug/preset/load", (Arg("name", "s"),), "load a preset; changes blend over the blend time", handler=C.preset_load),
+    Spec("/ganplug/subscribe", (Arg("host", "s"), Arg("port", "i", 1, 65535)), "add a UDP frame destination", handler=C.subscribe),
+    Spec("/ganplug/unsubscribe", (Arg("host", "s"), Arg("port", "i", 1, 65535)), "remove a frame destination", handler=C.unsubscribe),
+    Spec("/ganplug/latent", (), "ask for the current latent: answered by /ganplug/latent f… to the sender", handler=C.latent),
+    Spec("/ganplug/state", (), "ask for the state now: answered by /ganplug/state to the sender", handler=C.state),
     # --- sent by the server
     FRAME,
     STATE,
     ERROR,
-    Spec(f"{PREFIX}/pong", (Arg("token", "i"),), "answer to /ganplug/ping", "out"),
-    Spec(f"{PREFIX}/latent", (Arg("values", "f"),), "the current latent, z_dim floats", "out", variadic=True),
-    Spec(f"{PREFIX}/audio/level", (Arg("level", "f", 0.0, 1.0),), "audio level of the --audio input, every frame", "out"),
-    Spec(f"{PREFIX}/audio/bass", (Arg("bass", "f", 0.0, 1.0),), "bass band (20-250 Hz) against its recent peak, every frame", "out"),
-    Spec(f"{PREFIX}/audio/mid", (Arg("mid", "f", 0.0, 1.0),), "mid band (250-4000 Hz), every frame", "out"),
-    Spec(f"{PREFIX}/audio/high", (Arg("high", "f", 0.0, 1.0),), "high band (4000 Hz up), every frame", "out"),
-    Spec(f"{PREFIX}/audio/onset", (Arg("strength", "f", 0.0, 1.0),), "an onset (a hit) was heard; sent with the first frame after it", "out"),
+    Spec("/ganplug/pong", (Arg("token", "i"),), "answer to /ganplug/ping", "out"),
+    Spec("/ganplug/latent", (Arg("values", "f"),), "the current latent, z_dim floats", "out", variadic=True),
+    Spec("/ganplug/audio/level", (Arg("level", "f", 0.0, 1.0),), "audio level of the --audio input, every frame", "out"),
+    Spec("/ganplug/audio/bass", (Arg("bass", "f", 0.0, 1.0),), "bass band (20-250 Hz) against its recent peak, every frame", "out"),
+    Spec("/ganplug/audio/mid", (Arg("mid", "f", 0.0, 1.0),), "mid band (250-4000 Hz), every frame", "out"),
+    Spec("/ganplug/audio/high", (Arg("high", "f", 0.0, 1.0),), "high band (4000 Hz up), every frame", "out"),
+    Spec("/ganplug/audio/onset", (Arg("strength", "f", 0.0, 1.0),), "an onset (a hit) was heard; sent with the first frame after it", "out"),
 )
 
 
@@ -83,6 +83,8 @@ REPLIES = {s.name: s for s in ADDRESSES if s.kind == "out"}  # outbound entries 
 def check_table(entries: tuple[Spec, ...]) -> None:
     """Every param has a getter and a setter, every command a handler, nothing sent has either (TypeError)."""
     for s in entries:
+        if not s.address.startswith(PREFIX + "/"):
+            raise TypeError(f"{s.address}: every address starts with {PREFIX}/")
         bound = {"param": (s.apply, s.capture), "command": (s.handler,), "out": ()}.get(s.kind)
         if bound is None:
             raise TypeError(f"{s.address}: kind must be param, command or out, not {s.kind!r}")
