@@ -245,8 +245,8 @@ def _engine(a: argparse.Namespace):
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
-    from .runtime.server import ServeConfig
-    from .web.server import WebConfig
+    from .runtime.config import ServeConfig
+    from .web.config import WebConfig
 
     d, w = ServeConfig(), WebConfig()
     p = sub.add_parser("serve", help="play a model live: frames out over OSC, control in over OSC")
@@ -281,7 +281,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 @command("serve")
 def cmd_serve(a: argparse.Namespace) -> int:
-    from .instrument.live import InstrumentConfig
+    from .instrument.config import InstrumentConfig
     from .runtime.server import ServeConfig, Server
 
     if a.state_hz <= 0:
@@ -289,7 +289,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     if (a.web_token is not None or a.zeroconf) and a.web is None:
         raise ConfigError("--web-token and --zeroconf need --web")
     if a.web is not None:
-        from .web.server import check_token
+        from .web.config import check_token
 
         check_token(a.web_token)
         if a.zeroconf:

@@ -11,7 +11,7 @@ import pytest
 from ganplug import contract
 from ganplug.errors import ConfigError
 from ganplug.instrument.audio import Analyzer, FileSource, read_wav
-from ganplug.instrument.live import InstrumentConfig
+from ganplug.instrument.config import InstrumentConfig
 from ganplug.instrument.mapping import Binding, parse_audio_map
 from ganplug.instrument.midi import MidiInput, MidiMap
 from ganplug.instrument.tempo import BeatClock, TapTempo, phase_error

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+
 from ..errors import ConfigError
 from ..show.inbox import Event, Inbox
 from ..show.table import REPLIES
 from .audio import FEATURES, Features, open_source
+from .config import InstrumentConfig
 from .mapping import Binding, parse_audio_map
 from .midi import MidiInput, MidiMap
 from .tempo import BeatClock, LinkClock, TapTempo, phase_error
@@ -23,16 +25,6 @@ log = logging.getLogger("ganplug.instrument")
 
 PHASE_RATE = 2.0  # per second: how fast a synced walk is pulled onto the beat grid
 CONTINUOUS = tuple(f for f in FEATURES if f != "onset")
-
-
-@dataclass(frozen=True)
-class InstrumentConfig:
-    audio: str | None = None  # a .wav file (played in a loop) or a sounddevice input
-    audio_map: tuple[str, ...] = ()  # FEATURE:ADDRESS[:LO:HI], onset:ADDRESS[:VALUE]
-    audio_out: bool = True  # send /ganplug/audio/... to the destinations
-    link: bool = False  # Ableton Link
-    midi: str | None = None  # input port name, or virtual:NAME
-    midi_map: str | None = None  # JSON bindings file (created by learn)
 
 
 @dataclass(frozen=True)

@@ -21,20 +21,18 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from ..addr import host_port, networks
 from ..errors import EngineError
-from ..instrument.live import InstrumentConfig
 from ..logs import LogThrottle
 from ..net import AllowList
 from ..osc.control import ControlListener
-from ..osc.frames import DEFAULT_MAX_DATAGRAM, max_payload
+from ..osc.frames import max_payload
 from ..show.inbox import Inbox
 from ..show.show import Folders, Show
+from .config import ServeConfig
 from .engine import Engine
 from .pacing import Pacer
 from .sinks import Sinks
@@ -43,26 +41,6 @@ from .subscriptions import Subscriptions
 log = logging.getLogger("ganplug.serve")
 
 MAX_ENGINE_FAILURES = 100  # consecutive failed runs before giving up
-DEFAULT_SEND = "127.0.0.1:9001"
-DEFAULT_LISTEN = "127.0.0.1:9000"
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    sends: tuple[str, ...] = (DEFAULT_SEND,)
-    listen: str = DEFAULT_LISTEN
-    tcp_control: bool = True
-    allow: tuple[str, ...] = ()
-    max_datagram: int = DEFAULT_MAX_DATAGRAM
-    snapshots: str = "snapshots"
-    presets: str = "presets"
-    state_hz: float = 5.0
-    seconds: float | None = None  # stop after this long; None = until Ctrl-C
-    status_every: float = 10.0
-    initial: tuple[tuple[str, Any], ...] = field(default_factory=tuple)  # (param name, value) over the table defaults
-    instrument: InstrumentConfig = InstrumentConfig()  # tempo, audio and MIDI
-
-
 class Server:
     """A running show. ``run()`` blocks until ``stop()``, Ctrl-C or ``config.seconds``.
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from .. import contract
 from ..errors import ConfigError
-from ..instrument.live import Instrument, InstrumentConfig, Mappings, parse_mappings
+from ..instrument.config import InstrumentConfig
+from ..instrument.live import Instrument, Mappings, parse_mappings
 from ..logs import LogThrottle
 from ..osc.frames import FRAME_ID_MODULO
 from ..runtime.walk import Walker, WalkParams, period_seconds

@@ -24,12 +24,10 @@ import io
 import ipaddress
 import json
 import logging
-import re
 import struct
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -50,6 +48,7 @@ from ..show.inbox import Event
 from ..show.reply import error_packet
 from ..show.table import ERROR, INBOUND
 from . import oscquery
+from .config import JPEG_QUALITY, WebConfig, check_token
 
 if TYPE_CHECKING:
     from ..runtime.server import Server
@@ -61,27 +60,10 @@ PAGE_FILES = {"/ui/": ("index.html", "text/html; charset=utf-8"), "/ui/app.js": 
               "/ui/app.css": ("app.css", "text/css; charset=utf-8")}
 WS_PATH = "/ui/ws"
 PROTECTED = ("/ui/", WS_PATH)  # what the token guards: the frames and the controls; app.js and app.css are public code
-TOKEN_CHARS = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
 FRAME_HEADER = struct.Struct(">IHHBBH")  # frame id, width, height, channels, format (0 JPEG, 1 PNG), reserved
 FORMAT_JPEG, FORMAT_PNG = 0, 1
 MAX_MESSAGE = 256 * 1024  # a page message: /ganplug/z with 4096 floats fits
 MAX_REPLIES = 64  # replies queued for one page before the oldest are dropped
-JPEG_QUALITY = 85
-
-
-def check_token(token: str | None) -> None:
-    """A token must survive a URL unescaped."""
-    if token is not None and not TOKEN_CHARS.match(token):
-        raise ConfigError("--web-token: use 1 to 128 letters, digits, '.', '_', '~' or '-'")
-
-
-@dataclass(frozen=True)
-class WebConfig:
-    listen: str = "127.0.0.1:9002"
-    token: str | None = None
-    zeroconf: bool = False
-    state_hz: float = 5.0  # state pushes to each page per second
-    quality: int = JPEG_QUALITY
 
 
 def page_table(z_dim: int) -> list[dict[str, Any]]:
