@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 
 from common import dcgan_model, free_port  # noqa: E402
 from ganplug.instrument.audio import Analyzer  # noqa: E402
-from ganplug.instrument.live import InstrumentConfig  # noqa: E402
+from ganplug.instrument.config import InstrumentConfig  # noqa: E402
 from ganplug.osc.receive import FrameReceiver  # noqa: E402
 from ganplug.runtime.bench import time_calls  # noqa: E402
 from ganplug.runtime.engine import Engine, EngineConfig  # noqa: E402
@@ -75,7 +75,7 @@ def latency(seconds: float, fps: float) -> None:
                 s = images.get(f.pixels.tobytes())
                 if s is not None and s not in first_seen:
                     first_seen[s] = time.monotonic()
-        started = server.instrument.audio.started
+        started = server.show.instrument.audio.started
         server.stop()
         t.join(5)
         rx.close()

@@ -145,12 +145,13 @@ def cmd_eval(a: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- serve, render, info, bench, receive
 # These never import torch (bench only with --checkpoint): a performer's install has onnxruntime, python-osc and numpy.
 
-WALK_PARAMS = ("seed", "keyframes", "walk", "speed", "period", "bpm", "easing", "truncation")
+WALK_PARAMS = ("seed", "keyframes", "walk", "speed", "period", "bpm", "easing", "truncation")  # what render and serve share
+SERVE_PARAMS = WALK_PARAMS + ("sync", "blend", "pause", "fps")
 
 
 def _add_param_flags(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
     """One flag per performance parameter, from the address table (type, range, default, help)."""
-    from .osc.addresses import PARAMS
+    from .show.table import PARAMS
 
     for name in names:
         spec = PARAMS[name]
@@ -165,7 +166,7 @@ def _add_param_flags(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
 
 def _param_values(a: argparse.Namespace, names: Sequence[str]) -> dict:
     """Flags the user gave, checked and clamped by the address table."""
-    from .osc.addresses import PARAMS, BadMessage, check
+    from .show.table import PARAMS, BadMessage, check
 
     out = {}
     for name in names:
@@ -179,7 +180,7 @@ def _param_values(a: argparse.Namespace, names: Sequence[str]) -> dict:
             raise ConfigError(f"--{name}: {e}") from None
         for n in notes:
             log.warning("--%s: %s", name, n)
-        out[name] = values if spec.variadic else values[0]
+        out[name] = spec.value(values)
     return out
 
 
@@ -219,19 +220,23 @@ def _engine(a: argparse.Namespace):
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
+    from .runtime.config import ServeConfig
+    from .web.config import WebConfig
+
+    d, w = ServeConfig(), WebConfig()
     p = sub.add_parser("serve", help="play a model live: frames out over OSC, control in over OSC")
     p.add_argument("model", nargs="?", help="contract ONNX model (default: the bundled model)")
     p.add_argument("--send", action="append", metavar="[tcp://]HOST:PORT",
-                   help="frame destination, repeatable; udp by default, tcp:// for OSC-over-TCP (default 127.0.0.1:9001)")
-    p.add_argument("--listen", default="127.0.0.1:9000", metavar="HOST:PORT", help="control port, UDP and TCP (default 127.0.0.1:9000)")
+                   help=f"frame destination, repeatable; udp by default, tcp:// for OSC-over-TCP (default {', '.join(d.sends)})")
+    p.add_argument("--listen", default=d.listen, metavar="HOST:PORT", help=f"control port, UDP and TCP (default {d.listen})")
     p.add_argument("--no-tcp-control", action="store_true", help="listen for control on UDP only")
     p.add_argument("--allow", action="append", default=[], metavar="ADDR[/BITS]", help="accept control only from these addresses (repeatable)")
-    p.add_argument("--max-datagram", type=int, default=8192, help="largest UDP datagram sent, bytes (default 8192)")
-    p.add_argument("--snapshots", default="snapshots", help="folder for /ganplug/snapshot PNGs (default ./snapshots)")
-    p.add_argument("--presets", default="presets", help="folder for presets (default ./presets)")
-    p.add_argument("--state-hz", type=float, default=5.0, help="/ganplug/state messages per second (default 5)")
-    p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
-    _add_param_flags(p, WALK_PARAMS + ("sync", "blend", "pause", "fps"))
+    p.add_argument("--max-datagram", type=int, default=d.max_datagram, help=f"largest UDP datagram sent, bytes (default {d.max_datagram})")
+    p.add_argument("--snapshots", default=d.snapshots, help=f"folder for /ganplug/snapshot PNGs (default ./{d.snapshots})")
+    p.add_argument("--presets", default=d.presets, help=f"folder for presets (default ./{d.presets})")
+    p.add_argument("--state-hz", type=float, default=d.state_hz, help=f"/ganplug/state messages per second (default {d.state_hz:g})")
+    p.add_argument("--seconds", type=float, default=d.seconds, help="stop after this many seconds (default: run until Ctrl-C)")
+    _add_param_flags(p, SERVE_PARAMS)
     g = p.add_argument_group("playing it like an instrument (docs/instrument.md)")
     g.add_argument("--audio", metavar="FILE.wav|DEVICE", help="audio input: a WAV file played in a loop, or a sound device (name or index)")
     g.add_argument("--audio-map", action="append", default=[], metavar="FEATURE:ADDRESS[:LO:HI]",
@@ -241,17 +246,17 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--link", action="store_true", help="join an Ableton Link session for tempo and beat (turns on sync)")
     g.add_argument("--midi", metavar="PORT|virtual:NAME", help="MIDI input port (or a new virtual port)")
     g.add_argument("--midi-map", metavar="FILE.json", help="MIDI bindings; /ganplug/midi/learn adds to it")
-    w = p.add_argument_group("web surface and OSCQuery (docs/web.md)")
-    w.add_argument("--web", nargs="?", const="127.0.0.1:9002", default=None, metavar="HOST:PORT",
-                   help="serve the control page at /ui/ and OSCQuery at / on this HTTP port (bare --web: 127.0.0.1:9002)")
-    w.add_argument("--web-token", metavar="TOKEN", help="the page and its WebSocket answer 403 without ?token=TOKEN")
-    w.add_argument("--zeroconf", action="store_true", help="advertise OSCQuery as _oscjson._tcp (needs: pip install 'ganplug[zeroconf]')")
+    g = p.add_argument_group("web surface and OSCQuery (docs/web.md)")
+    g.add_argument("--web", nargs="?", const=w.listen, default=None, metavar="HOST:PORT",
+                   help=f"serve the control page at /ui/ and OSCQuery at / on this HTTP port (bare --web: {w.listen})")
+    g.add_argument("--web-token", metavar="TOKEN", help="the page and its WebSocket answer 403 without ?token=TOKEN")
+    g.add_argument("--zeroconf", action="store_true", help="advertise OSCQuery as _oscjson._tcp (needs: pip install 'ganplug[zeroconf]')")
     _add_engine_flags(p)
 
 
 @command("serve")
 def cmd_serve(a: argparse.Namespace) -> int:
-    from .instrument.live import InstrumentConfig
+    from .instrument.config import InstrumentConfig
     from .runtime.server import ServeConfig, Server
 
     if a.state_hz <= 0:
@@ -259,7 +264,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     if (a.web_token is not None or a.zeroconf) and a.web is None:
         raise ConfigError("--web-token and --zeroconf need --web")
     if a.web is not None:
-        from .web.server import check_token
+        from .web.config import check_token
 
         check_token(a.web_token)
         if a.zeroconf:
@@ -269,10 +274,10 @@ def cmd_serve(a: argparse.Namespace) -> int:
     engine = _engine(a)
     instrument = InstrumentConfig(audio=a.audio, audio_map=tuple(a.audio_map), audio_out=not a.no_audio_out, link=a.link,
                                   midi=a.midi, midi_map=a.midi_map)
-    cfg = ServeConfig(sends=tuple(a.send or ("127.0.0.1:9001",)), listen=a.listen, tcp_control=not a.no_tcp_control,
+    cfg = ServeConfig(sends=tuple(a.send or ServeConfig.sends), listen=a.listen, tcp_control=not a.no_tcp_control,
                       allow=tuple(a.allow), max_datagram=a.max_datagram, snapshots=a.snapshots, presets=a.presets,
                       state_hz=a.state_hz, seconds=a.seconds, instrument=instrument,
-                      initial=tuple(_param_values(a, WALK_PARAMS + ("sync", "blend", "pause", "fps")).items()))
+                      initial=tuple(_param_values(a, SERVE_PARAMS).items()))
     server = Server(engine, cfg)
     web = None
     if a.web is not None:
@@ -282,7 +287,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     info = engine.info
     host, port = server.listener.address
     print(f"serving {info.path} ({info.resolution}x{info.resolution}x{info.channels}, {info.architecture}) on {engine.provider}; "
-          f"frames to {', '.join(str(d) for d in server.destinations) or 'nobody yet'}; "
+          f"frames to {', '.join(str(d) for d in server.subscriptions.destinations) or 'nobody yet'}; "
           f"control on {'udp+tcp' if cfg.tcp_control else 'udp'} {host}:{port}", flush=True)
     import signal
 
@@ -297,21 +302,24 @@ def cmd_serve(a: argparse.Namespace) -> int:
     finally:
         if web is not None:
             web.close()
-    print(f"stopped after {server.published} frames; {server.outbox.replaced} replaced before sending; "
-          f"largest gap between frames {server.max_gap * 1e3:.1f} ms", flush=True)
+    print(f"stopped after {server.published} frames; {server.sinks.replaced} replaced before sending; "
+          f"largest gap between frames {server.pacer.max_gap * 1e3:.1f} ms", flush=True)
     return 0
 
 
 def _add_render(sub: argparse._SubParsersAction) -> None:
+    from .runtime.render import RenderConfig as R
+
     p = sub.add_parser("render", help="render a walk offline to PNG frames, a video or a GIF")
     p.add_argument("model", nargs="?", help="contract ONNX model (default: the bundled model)")
     p.add_argument("-o", "--output", required=True, help="folder for PNG frames, or a .mp4/.gif/... file")
     p.add_argument("--seconds", type=float, default=None, help="length (default: one period for loop and noise, else 10)")
-    p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
-    p.add_argument("--start", type=float, default=0.0, help="walk time of the first frame, in seconds (default 0)")
-    p.add_argument("--batch", type=int, default=1, help="frames per engine run (default 1; larger helps where `ganplug bench` shows it)")
+    p.add_argument("--fps", type=float, default=R.fps, help=f"frames per second (default {R.fps:g})")
+    p.add_argument("--start", type=float, default=R.start, help=f"walk time of the first frame, in seconds (default {R.start:g})")
+    p.add_argument("--batch", type=int, default=R.batch,
+                   help=f"frames per engine run (default {R.batch}; larger helps where `ganplug bench` shows it)")
     p.add_argument("--direction", type=int, metavar="N", help="move along semantic direction N of the model (see ganplug info)")
-    p.add_argument("--amount", type=float, default=3.0, help="how far along --direction, in standard deviations (default 3)")
+    p.add_argument("--amount", type=float, default=R.amount, help=f"how far along --direction, in standard deviations (default {R.amount:g})")
     p.add_argument("--sweep", action="store_true", help="with --direction: sweep from -amount to +amount and back over the clip")
     _add_param_flags(p, WALK_PARAMS)
     p.add_argument("--no-progress", action="store_true")
@@ -319,16 +327,10 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
 
 
 def _walk_params(values: dict):
-    from .runtime.walk import WalkParams
+    """The walk of ``--seed``, ``--walk``, ... over the table's defaults."""
+    from .show.show import initial_state, walk_params
 
-    from .osc.addresses import defaults
-    from .runtime.walk import period_seconds
-
-    fields = {"walk": "mode", "seed": "seed", "keyframes": "keyframes", "easing": "easing"}
-    kw = {fields[k]: (tuple(v) if k == "keyframes" else v) for k, v in values.items() if k in fields}
-    d = defaults()
-    kw["period"] = period_seconds(values.get("period", d["period"]), values.get("bpm", d["bpm"]))
-    return WalkParams(**kw)
+    return walk_params(initial_state(tuple(values.items())))
 
 
 @command("render")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from example_helpers import example_path
-from ganplug.osc.addresses import INBOUND, OUTBOUND
+from ganplug.show.table import INBOUND, OUTBOUND
 from ganplug.osc.frames import DEFAULT_MAX_DATAGRAM
 
 SKETCH = example_path("processing/ganplug_viewer/ganplug_viewer.pde")

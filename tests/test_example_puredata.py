@@ -13,7 +13,7 @@ import pytest
 
 from conftest import free_port, need
 from example_helpers import example_path
-from ganplug.osc.addresses import INBOUND, lookup
+from ganplug.show.table import INBOUND, lookup
 from serving import running_server, wait_until
 
 PATCH = example_path("puredata/ganplug.pd")
@@ -196,7 +196,7 @@ def test_pure_data_runs_the_patch_against_a_real_server(engine, tmp_path, caplog
     rx, sub_port = free_port(), free_port()
     with running_server(engine, tmp_path, receivers=0, extra_sends=(f"127.0.0.1:{rx}",), fps=20.0, state_hz=10.0) as (server, _):
         ctl = server.listener.address[1]
-        assert wait_until(lambda: server.last_frame is not None, 30)  # a snapshot needs a frame
+        assert wait_until(lambda: server.show.last_frame is not None, 30)  # a snapshot needs a frame
         copy = tmp_path / "ganplug_test.pd"
         copy.write_text(_steering_copy(PdPatch(PATCH.read_text()), ctl, rx, sub_port, engine.info.z_dim))
         proc = subprocess.Popen([pd, "-nogui", "-nosound", "-nomidi", "-stderr", "-open", str(copy)],
@@ -205,9 +205,9 @@ def test_pure_data_runs_the_patch_against_a_real_server(engine, tmp_path, caplog
         reader = threading.Thread(target=lambda: printed.extend(line.rstrip("\n") for line in proc.stdout), daemon=True)
         reader.start()
         try:
-            w = server.walker
-            phase1 = wait_until(lambda: server.fps == 12.0 and (tmp_path / "presets" / "look1.json").exists(), 30)
-            phase2 = wait_until(lambda: w.params.latent is not None and not any(d.port == sub_port for d in server.destinations), 30)
+            w = server.show.walker
+            phase1 = wait_until(lambda: server.show.fps == 12.0 and (tmp_path / "presets" / "look1.json").exists(), 30)
+            phase2 = wait_until(lambda: w.params.latent is not None and not any(d.port == sub_port for d in server.subscriptions.destinations), 30)
             # The last replies (latent, the error) have reached the patch's displays.
             wait_until(lambda: any(x.startswith("ERRORSHOWN") for x in printed) and any(x.startswith("LATENT") for x in printed), 30)
         finally:
@@ -216,9 +216,9 @@ def test_pure_data_runs_the_patch_against_a_real_server(engine, tmp_path, caplog
             reader.join(10)
         out = "\n".join(printed)
         p = w.params
-        state = (p.seed, p.keyframes, p.mode, w.speed, p.period, p.easing, w.blend, server.truncation, w.paused, server.fps)
+        state = (p.seed, p.keyframes, p.mode, w.speed, p.period, p.easing, w.blend, server.show.truncation, w.paused, server.show.fps)
         latent = w.latent().copy()
-        bad = server.bad_messages
+        bad = server.show.bad_messages
     assert phase1 and phase2, out[-3000:]
     assert state == (4321, (3, 17, 42, 256), "hold", 0.5, 8.0, "cosine", 0.0, 0.5, True, 12.0)
     assert latent.shape == (engine.info.z_dim,) and latent[3] == np.float32(1.5)

@@ -15,7 +15,7 @@ import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
 from example_helpers import as_td_delivers, capture, example_path, load_example, sent_frames, udp_socket
-from ganplug.osc.addresses import INBOUND, lookup
+from ganplug.show.table import INBOUND, lookup
 from ganplug.osc.frames import encode_frame
 from ganplug.seeds import z_from_seed
 from serving import running_server, wait_until
@@ -241,7 +241,7 @@ def test_control_mapping_uses_table_addresses_and_types():
 
 def test_panel_and_chop_callbacks_steer_a_real_server(engine, tmp_path):
     with running_server(engine, tmp_path, receivers=0, fps=20.0) as (server, _):
-        assert wait_until(lambda: server.last_frame is not None, 30)  # a snapshot needs a frame
+        assert wait_until(lambda: server.show.last_frame is not None, 30)  # a snapshot needs a frame
         operators = _Operators(server.listener.address)
         panel = _run_dat("touchdesigner/panel_callbacks.py", operators)
         chop = _run_dat("touchdesigner/chop_callbacks.py", operators)
@@ -266,11 +266,11 @@ def test_panel_and_chop_callbacks_steer_a_real_server(engine, tmp_path):
             panel["onValueChange"](p, None)
         for pulse in ("Snapshot", "Savepreset", "Subscribe"):
             panel["onPulse"](Par(pulse, None))
-        assert wait_until(lambda: server.fps == 12.0 and (tmp_path / "presets" / "td_look.json").exists())
-        p = server.walker.params
+        assert wait_until(lambda: server.show.fps == 12.0 and (tmp_path / "presets" / "td_look.json").exists())
+        p = server.show.walker.params
         assert (p.seed, p.keyframes, p.mode, p.period, p.easing) == (4321, (5, 6, 7), "loop", 8.0, "cosine")
-        assert (server.walker.speed, server.walker.blend, server.truncation, server.walker.paused) == (-0.5, 0.25, 0.75, True)
-        assert wait_until(lambda: any(d.port == 9123 for d in server.destinations))
+        assert (server.show.walker.speed, server.show.walker.blend, server.show.truncation, server.show.walker.paused) == (-0.5, 0.25, 0.75, True)
+        assert wait_until(lambda: any(d.port == 9123 for d in server.subscriptions.destinations))
         assert wait_until(lambda: list((tmp_path / "snaps").glob("*.png")))
 
         class Channel:
@@ -279,10 +279,10 @@ def test_panel_and_chop_callbacks_steer_a_real_server(engine, tmp_path):
 
         chop["onValueChange"](Channel("truncation"), 0, 1.25, 0.75)
         chop["onValueChange"](Channel("z2"), 0, 3.5, 0.0)
-        assert wait_until(lambda: server.truncation == 1.25 and server.walker.params.latent is not None)
-        assert server.walker.latent()[2] == np.float32(3.5)
+        assert wait_until(lambda: server.show.truncation == 1.25 and server.show.walker.params.latent is not None)
+        assert server.show.walker.latent()[2] == np.float32(3.5)
         panel["onPulse"](Par("Loadpreset", None))
         panel["onPulse"](Par("Unsubscribe", None))
-        assert wait_until(lambda: not any(d.port == 9123 for d in server.destinations))
-        assert wait_until(lambda: server.truncation == 0.75)  # the preset brought the saved truncation back
-        assert server.bad_messages == 0
+        assert wait_until(lambda: not any(d.port == 9123 for d in server.subscriptions.destinations))
+        assert wait_until(lambda: server.show.truncation == 0.75)  # the preset brought the saved truncation back
+        assert server.show.bad_messages == 0

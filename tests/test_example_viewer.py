@@ -38,10 +38,10 @@ def test_viewer_keys_steer_the_server_and_the_window_shows_the_served_frame(engi
         r = run_viewer("--server", f"{host}:{port}", "--listen", f"127.0.0.1:{rx_port}", "--scale", "8",
                        "--keys", "right,right,right,left,1,[,down,space,s", "--frames", "8", "--screenshot", str(shot))
         assert r.returncode == 0, r.stderr
-        p = server.walker.params
-        assert (p.seed, p.mode, server.walker.speed, server.walker.paused) == (12, "hold", 0.75, True)
-        assert server.truncation == pytest.approx(0.9)
-        truncation = server.truncation
+        p = server.show.walker.params
+        assert (p.seed, p.mode, server.show.walker.speed, server.show.walker.paused) == (12, "hold", 0.75, True)
+        assert server.show.truncation == pytest.approx(0.9)
+        truncation = server.show.truncation
         assert wait_until(lambda: list((tmp_path / "snaps").glob("*.png")))  # S: the server saved a snapshot
     served = engine.run(z_from_seed(12, engine.info.z_dim)[None], truncation)[0]
     got = np.asarray(Image.open(shot).convert("RGB"))

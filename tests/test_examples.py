@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from conftest import ROOT, free_port
-from ganplug.osc.addresses import INBOUND, OUTBOUND, lookup
+from ganplug.show.table import INBOUND, OUTBOUND, lookup
 from serving import running_server
 
 ADDRESS = re.compile(r"/ganplug(?:/[A-Za-z0-9_]+)+")
@@ -31,11 +31,11 @@ def test_python_example_steers_a_real_server(engine, tmp_path):
         r = subprocess.run([sys.executable, str(ROOT / "examples" / "python" / "steer_and_receive.py"), "--server", f"{host}:{port}",
                             "--listen", f"127.0.0.1:{rx_port}", "--seeds", "4", "9", "--bpm", "240", "--beats", "4"],
                            capture_output=True, text=True, timeout=60)
-        seed_now = server.walker.params.seed
+        seed_now = server.show.walker.params.seed
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert len(lines) == 4 and all("frames, last #" in ln for ln in lines[1:]), r.stdout
-    assert seed_now == 9 and server.walker.params.mode == "hold"
+    assert seed_now == 9 and server.show.walker.params.mode == "hold"
 
 
 def test_every_example_folder_has_a_readme_with_a_picture_and_its_ports():

@@ -11,7 +11,7 @@ import pytest
 from ganplug import contract
 from ganplug.errors import ConfigError
 from ganplug.instrument.audio import Analyzer, FileSource, read_wav
-from ganplug.instrument.live import InstrumentConfig
+from ganplug.instrument.config import InstrumentConfig
 from ganplug.instrument.mapping import Binding, parse_audio_map
 from ganplug.instrument.midi import MidiInput, MidiMap
 from ganplug.instrument.tempo import BeatClock, TapTempo, phase_error
@@ -87,16 +87,16 @@ def test_tap_tempo_and_phase_lock_on_the_server(engine, tmp_path):
         for _ in range(4):  # taps half a second apart
             ctl.send("/ganplug/beat")
             time.sleep(0.5)
-        assert wait_until(lambda: server.bpm > 0, 5)
-        assert server.bpm == pytest.approx(120.0, rel=0.1)
-        assert server.walker.params.period == pytest.approx(4 * 60 / server.bpm)  # 4 beats
+        assert wait_until(lambda: server.show.bpm > 0, 5)
+        assert server.show.bpm == pytest.approx(120.0, rel=0.1)
+        assert server.show.walker.params.period == pytest.approx(4 * 60 / server.show.bpm)  # 4 beats
         ctl.send("/ganplug/speed", "f", 1.7)  # off the grid…
         ctl.send("/ganplug/sync", "i", 1)  # …then pulled onto it, without jumps
 
         def locked() -> bool:
             rx.poll(0.01)
-            w = server.walker
-            target = w.speed * server.instrument.clock.beat() / server.period
+            w = server.show.walker
+            target = w.speed * server.show.instrument.clock.beat() / server.show.period
             return abs(phase_error(w.time / w.params.period, target)) < 0.02
         assert wait_until(locked, 10)
         ctl.close()
@@ -146,7 +146,7 @@ def test_click_track_drives_the_walk_and_goes_out_as_osc(engine, tmp_path):
                         initial=(("walk", "hold"), ("seed", 10), ("blend", 0.0))) as (server, (rx,)):
         rx.on_message = lambda a, args: audio_in.append((a, args)) if a.startswith("/ganplug/audio/") else None
         collect(rx, seconds=2.2)  # plays the file once (it loops)
-        seed, analysed = server.walker.params.seed, server.instrument.audio.analyzer.onset_times
+        seed, analysed = server.show.walker.params.seed, server.show.instrument.audio.analyzer.onset_times
     onsets_out = [a for a, _ in audio_in if a == "/ganplug/audio/onset"]
     assert len(analysed) >= len(clicks)
     assert seed - 10 >= len(clicks) and seed - 10 == len(onsets_out)  # every onset moved to the next seed
@@ -194,12 +194,12 @@ def test_midi_learn_on_the_server_and_the_mapping_file(engine, tmp_path):
         ctl.send("/ganplug/midi/learn", "s", "/ganplug/truncation")
         errors = [a for addr, a in ctl.replies(1.0, until="/ganplug/error") if addr == "/ganplug/error"]
         assert errors and "move a MIDI control first" in errors[0][0]
-        midi = server.instrument.midi
+        midi = server.show.instrument.midi
         midi.feed(mido.Message("control_change", channel=2, control=21, value=10))  # move a knob…
         ctl.send("/ganplug/midi/learn", "s", "/ganplug/truncation")  # …then name the address
         assert wait_until(lambda: any(b.source == "cc:2:21" for b in midi.map.bindings), 5)
         midi.feed(mido.Message("control_change", channel=2, control=21, value=127))
-        assert wait_until(lambda: server.truncation == 2.0, 5)
+        assert wait_until(lambda: server.show.truncation == 2.0, 5)
         ctl.close()
     saved = json.loads(path.read_text())
     assert saved == {"bindings": [{"source": "cc:2:21", "address": "/ganplug/truncation"}]}
@@ -259,7 +259,7 @@ def test_presets_capture_directions_and_mappings(engine, tmp_path):
     with running_server(engine, tmp_path, fps=30.0, instrument=inst, initial=(("walk", "hold"), ("blend", 0.0))) as (server, (rx,)):
         ctl = Controller(server)
         ctl.send("/ganplug/direction/0", "f", 1.5)
-        assert wait_until(lambda: server.direction_amounts[0] == 1.5, 5)
+        assert wait_until(lambda: server.show.direction_amounts[0] == 1.5, 5)
         ctl.send("/ganplug/preset/save", "s", "dir")
         preset = tmp_path / "presets" / "dir.json"
         assert wait_until(preset.exists, 5)
@@ -269,6 +269,6 @@ def test_presets_capture_directions_and_mappings(engine, tmp_path):
         saved["directions"][0] = -1.0
         preset.write_text(json.dumps(saved))
         ctl.send("/ganplug/preset/load", "s", "dir")
-        assert wait_until(lambda: server.direction_amounts[0] == -1.0, 5)
-        assert server.instrument.audio_map == ["mid:truncation:0:1"]
+        assert wait_until(lambda: server.show.direction_amounts[0] == -1.0, 5)
+        assert server.show.instrument.audio_map == ["mid:truncation:0:1"]
         ctl.close()

@@ -47,14 +47,20 @@ def test_seed_change_reaches_the_next_frames(engine, tmp_path):
         ctl.close()
 
 
-def test_every_address_in_the_table_is_handled(engine, tmp_path):
-    from ganplug.osc import addresses as A
-    from ganplug.runtime.server import Server
+def test_every_address_in_the_table_is_handled():
+    """Every command names a handler, every param a getter and a setter, all by reference."""
+    from ganplug.show import commands, params
+    from ganplug.show.table import ADDRESSES, INBOUND
 
-    for spec in A.INBOUND.values():
+    for spec in INBOUND.values():
         if spec.kind == "command":
-            assert callable(getattr(Server, "_on_" + spec.name, None)), spec.address
+            assert callable(spec.handler) and spec.handler.__module__ == commands.__name__, spec.address
+            assert getattr(commands, spec.handler.__name__) is spec.handler, spec.address
+        else:
+            assert callable(spec.apply) and callable(spec.capture), spec.address
+            assert spec.apply.__module__ == spec.capture.__module__ == params.__name__, spec.address
         assert spec.indexed == spec.address.endswith("/N"), spec.address
+    assert all(s.handler is s.apply is s.capture is None for s in ADDRESSES if s.kind == "out")
 
 
 @pytest.mark.parametrize("address, types, args, needle", [
@@ -153,7 +159,7 @@ def test_presets_save_and_load_within_their_folder(engine, tmp_path):
         ctl.send("/ganplug/walk", "s", "hold")
         ctl.send("/ganplug/seed", "i", 31)
         ctl.send("/ganplug/truncation", "f", 0.5)
-        assert wait_until(lambda: server.walker.params.seed == 31, 5)
+        assert wait_until(lambda: server.show.walker.params.seed == 31, 5)
         ctl.send("/ganplug/preset/save", "s", "verse-1")
         path = tmp_path / "presets" / "verse-1.json"
         assert wait_until(path.exists, 5)
@@ -189,7 +195,7 @@ def test_subscribe_and_unsubscribe_live(engine, tmp_path):
         ctl.send("/ganplug/subscribe", "si", "127.0.0.1", extra.address[1])
         assert len(collect(extra, count=3, seconds=5)) == 3
         ctl.send("/ganplug/unsubscribe", "si", "127.0.0.1", extra.address[1])
-        assert wait_until(lambda: len(server.destinations) == 1, 5)
+        assert wait_until(lambda: len(server.subscriptions.destinations) == 1, 5)
         collect(extra, seconds=0.5)  # let frames in flight land
         assert collect(extra, seconds=0.5) == []
         assert len(collect(rx, count=3, seconds=5)) == 3  # the original destination never stopped
@@ -213,7 +219,7 @@ def test_allow_list_refuses_other_sources(engine, tmp_path):
         ctl.send("/ganplug/seed", "i", 99)
         assert wait_until(lambda: server.listener.refused >= 1, 5)
         collect(rx, count=3, seconds=5)
-        assert server.walker.params.seed == 0
+        assert server.show.walker.params.seed == 0
         ctl.close()
 
 
@@ -269,8 +275,8 @@ def test_bpm_counts_period_in_beats_without_a_jump(engine, tmp_path):
         ctl = Controller(server)
         collect(rx, count=3, seconds=5)
         ctl.send("/ganplug/bpm", "f", 120.0)  # 4 beats at 120 bpm = 2 s per loop
-        assert wait_until(lambda: server.bpm == 120.0, 5)
-        assert server.walker.params.period == 2.0
+        assert wait_until(lambda: server.show.bpm == 120.0, 5)
+        assert server.show.walker.params.period == 2.0
         ctl.send("/ganplug/preset/save", "s", "tempo")
         assert wait_until((tmp_path / "presets" / "tempo.json").exists, 5)
         ctl.close()
@@ -282,7 +288,7 @@ def test_keyframes_without_arguments_go_back_to_consecutive_seeds(engine, tmp_pa
     with running_server(engine, tmp_path, fps=30.0) as (server, (rx,)):
         ctl = Controller(server)
         ctl.send("/ganplug/keyframes", "iii", 5, 9, 11)
-        assert wait_until(lambda: server.walker.params.keyframes == (5, 9, 11), 5)
+        assert wait_until(lambda: server.show.walker.params.keyframes == (5, 9, 11), 5)
         ctl.send("/ganplug/keyframes")
-        assert wait_until(lambda: server.walker.params.keyframes == (), 5)
+        assert wait_until(lambda: server.show.walker.params.keyframes == (), 5)
         ctl.close()

@@ -25,7 +25,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from conftest import NODE_DIR, ROOT, assert_one_line_error, free_port, need, run_cli, start_cli, wait_for_line
-from ganplug.osc.addresses import INBOUND, OUTBOUND, PARAMS, lookup
+from ganplug.show.table import INBOUND, OUTBOUND, PARAMS, lookup
 from ganplug.osc.send import message
 from ganplug.web import WebConfig, WebSurface
 from serving import Controller, collect, running_server, wait_until
@@ -149,7 +149,7 @@ def test_oscquery_namespace_is_the_address_table(waves, tmp_path):
     z_dim = waves.info.z_dim
     with web_server(waves, tmp_path, initial=(("seed", 77), ("walk", "noise"))) as (server, web, rx):
         root = get_json(web, "/")
-        state = server.performance_state()
+        state = server.show.capture()
     leaves: list[str] = []
     check_node(root, "/", leaves)
     assert root["ACCESS"] == 0 and "ganplug" in root["CONTENTS"]
@@ -218,7 +218,7 @@ def test_oscquery_values_are_live_and_attributes_come_alone(waves, tmp_path):
         assert any(a == "/ganplug/state" for a, _ in ctl.replies(3.0, until="/ganplug/state"))
         z_type = get_json(web, "/ganplug/z?TYPE")["TYPE"]
         ctl.send("/ganplug/z", z_type, *[0.5] * len(z_type))
-        assert wait_until(lambda: server.performance_state().get("latent") == [0.5] * waves.info.z_dim, 5)
+        assert wait_until(lambda: server.show.capture().get("latent") == [0.5] * waves.info.z_dim, 5)
         ctl.close()
 
 
@@ -272,13 +272,13 @@ def test_page_messages_steer_the_server_and_errors_come_back(waves, tmp_path):
         with connect(ws_url(web)) as ws:
             ws.recv(timeout=5)
             ws.send(json.dumps({"type": "osc", "address": "/ganplug/seed", "args": [4242]}))
-            assert wait_until(lambda: server.walker.params.seed == 4242, 5)
+            assert wait_until(lambda: server.show.walker.params.seed == 4242, 5)
             state = recv_until(ws, lambda m: isinstance(m, dict) and m["type"] == "state" and m["state"]["seed"] == 4242)
             assert state["state"]["walk"] == "hold"
             ws.send(json.dumps({"type": "osc", "address": "/ganplug/speed", "args": [99]}))
             reply = recv_until(ws, lambda m: isinstance(m, dict) and m["type"] == "reply")
             assert reply["messages"][0]["address"] == "/ganplug/error" and "clamped to 10" in reply["messages"][0]["args"][0]
-            assert wait_until(lambda: server.walker.speed == 10.0, 5)
+            assert wait_until(lambda: server.show.walker.speed == 10.0, 5)
             ws.send(json.dumps({"type": "osc", "address": "/ganplug/walk", "args": ["sideways"]}))
             reply = recv_until(ws, lambda m: isinstance(m, dict) and m["type"] == "reply")
             assert "must be one of" in reply["messages"][0]["args"][0]
@@ -286,11 +286,11 @@ def test_page_messages_steer_the_server_and_errors_come_back(waves, tmp_path):
             reply = recv_until(ws, lambda m: isinstance(m, dict) and m["type"] == "reply")
             assert reply["messages"] == [{"address": "/ganplug/pong", "args": [31337]}]
             ws.send(message("/ganplug/truncation", "f", 0.5))  # a binary message is an OSC packet
-            assert wait_until(lambda: server.truncation == 0.5, 5)
+            assert wait_until(lambda: server.show.truncation == 0.5, 5)
             ws.send("{not json")
             reply = recv_until(ws, lambda m: isinstance(m, dict) and m["type"] == "reply")
             assert "JSON" in reply["messages"][0]["args"][0]
-        assert server.walker.params.mode == "hold"  # the rejected walk changed nothing
+        assert server.show.walker.params.mode == "hold"  # the rejected walk changed nothing
 
 
 def test_token_guards_the_page_and_its_websocket_not_oscquery(waves, tmp_path):
@@ -480,8 +480,8 @@ def test_p5_sketch_draws_frames_and_steers_the_walk_with_the_mouse(waves, tmp_pa
             out = browse("sketch", url=f"http://127.0.0.1:{files.server_address[1]}/index.html?server=127.0.0.1:{web.address[1]}",
                          x=0.9, y=0.25, screenshot=str(shot))
             sent = out["sketch"]
-            assert wait_until(lambda: server.walker.speed == pytest.approx(sent["speed"]) and
-                              server.truncation == pytest.approx(sent["truncation"]), 5)
+            assert wait_until(lambda: server.show.walker.speed == pytest.approx(sent["speed"]) and
+                              server.show.truncation == pytest.approx(sent["truncation"]), 5)
     finally:
         files.shutdown()
         files.server_close()

@@ -27,9 +27,9 @@ import numpy as np  # noqa: E402
 import pygame  # noqa: E402
 from pythonosc.udp_client import SimpleUDPClient  # noqa: E402
 
-from ganplug.osc.addresses import WALKS, defaults  # noqa: E402
 from ganplug.osc.frames import Frame  # noqa: E402
 from ganplug.osc.receive import FrameReceiver  # noqa: E402
+from ganplug.show.table import WALKS, defaults  # noqa: E402
 
 STATE_FIELDS = ("frame", "seed", "walk", "speed", "truncation", "fps", "paused", "measured_fps", "time")
 SEED_MAX = 2**31 - 1

@@ -1,8 +1,9 @@
 """What turns the server into an instrument: a beat clock, audio features and MIDI.
 
-The server calls :meth:`Instrument.before_frame` once per frame, just before it
-computes the frame, so audio reaches the screen with the least delay; everything
-the instrument wants to change goes through the server's own message handler.
+Everything the instrument wants to change goes into the show's inbox, like OSC:
+MIDI from its own thread as messages arrive, mapped audio from :meth:`Instrument.push_audio`,
+which :meth:`ganplug.show.show.Show.before_frame` calls once per frame just before the
+frame is computed, so audio reaches the screen with the least delay.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..errors import ConfigError
-from ..osc.send import message
+from ..show.inbox import Event, Inbox
+from ..show.table import REPLIES
 from .audio import FEATURES, Features, open_source
+from .config import InstrumentConfig
 from .mapping import Binding, parse_audio_map
 from .midi import MidiInput, MidiMap
 from .tempo import BeatClock, LinkClock, TapTempo, phase_error
@@ -26,19 +28,29 @@ CONTINUOUS = tuple(f for f in FEATURES if f != "onset")
 
 
 @dataclass(frozen=True)
-class InstrumentConfig:
-    audio: str | None = None  # a .wav file (played in a loop) or a sounddevice input
-    audio_map: tuple[str, ...] = ()  # FEATURE:ADDRESS[:LO:HI], onset:ADDRESS[:VALUE]
-    audio_out: bool = True  # send /ganplug/audio/... to the destinations
-    link: bool = False  # Ableton Link
-    midi: str | None = None  # input port name, or virtual:NAME
-    midi_map: str | None = None  # JSON bindings file (created by learn)
+class Mappings:
+    """Audio and MIDI bindings as a preset holds them, parsed and checked."""
+
+    audio: tuple[str, ...]
+    audio_bindings: tuple[Binding, ...]
+    midi: tuple[Binding, ...]
+
+
+def parse_mappings(data: dict) -> Mappings:
+    """A preset's ``mappings`` object, checked in full; a bad binding is a :class:`ConfigError`."""
+    audio = tuple(str(x) for x in data.get("audio", []))
+    bindings = tuple(parse_audio_map(x) for x in audio)
+    try:
+        midi = tuple(Binding(**b) for b in data.get("midi", []) if isinstance(b, dict))
+    except TypeError as e:
+        raise ConfigError(f"MIDI binding: {e}") from None
+    return Mappings(audio, bindings, midi)
 
 
 class Instrument:
-    def __init__(self, config: InstrumentConfig, bpm: float, push: Callable[[str, tuple, str], None]):
-        """``push(address, args, source)`` applies a message on the render thread's next frame."""
-        self.config = config
+    def __init__(self, config: InstrumentConfig, bpm: float, inbox: Inbox):
+        """MIDI and mapped audio go into ``inbox``, applied on the render thread before the next frame."""
+        self.config, self.inbox = config, inbox
         self.clock: BeatClock | LinkClock = LinkClock(bpm or 120.0) if config.link else BeatClock(bpm or 120.0)
         self.tap = TapTempo()
         self.audio_map: list[str] = list(config.audio_map)
@@ -46,7 +58,7 @@ class Instrument:
         self.onset_now = False
         self.audio = open_source(config.audio).start() if config.audio else None
         self.midi = MidiInput(config.midi, MidiMap.load(Path(config.midi_map) if config.midi_map else None),
-                              lambda a, args: push(a, args, "midi"))
+                              lambda a, args: inbox.put(Event(a, args, "midi")))
         self._onsets = 0
         self._sent: dict[tuple[str, str], tuple] = {}
         self.features = Features()
@@ -66,6 +78,11 @@ class Instrument:
         return phase_error(position, target) * min(1.0, PHASE_RATE * dt)
 
     # ---------------------------------------------------------------- audio
+
+    def push_audio(self) -> None:
+        """Queue this frame's mapped audio into the inbox (render thread, once per frame)."""
+        for address, args in self.audio_events():
+            self.inbox.put(Event(address, args, "audio"))
 
     def audio_events(self) -> list[tuple[str, tuple]]:
         """Mapped audio: continuous features whenever their value moves, onsets when one happened."""
@@ -94,25 +111,19 @@ class Instrument:
         if self.audio is None or not self.config.audio_out:
             return []
         f = self.features
-        msgs = [message(f"/ganplug/audio/{name}", "f", f.value(name)) for name in CONTINUOUS]
+        msgs = [REPLIES[f"audio_{name}"].message(f.value(name)) for name in CONTINUOUS]
         if self.onset_now:
-            msgs.append(message("/ganplug/audio/onset", "f", f.onset))
+            msgs.append(REPLIES["audio_onset"].message(f.onset))
         return msgs
 
     def mappings(self) -> dict:
         """Audio and MIDI bindings, as a preset stores them."""
         return {"audio": list(self.audio_map), "midi": self.midi.map.to_dict()["bindings"]}
 
-    def set_mappings(self, data: dict) -> None:
+    def set_mappings(self, m: Mappings) -> None:
         """Replace the bindings with a preset's (the MIDI file on disk is left as it is)."""
-        audio = [str(x) for x in data.get("audio", [])]
-        bindings = [parse_audio_map(x) for x in audio]
-        try:
-            midi = [Binding(**b) for b in data.get("midi", []) if isinstance(b, dict)]
-        except TypeError as e:
-            raise ConfigError(f"MIDI binding: {e}") from None
-        self.audio_map, self.audio_bindings = audio, bindings
-        self.midi.map.bindings = midi
+        self.audio_map, self.audio_bindings = list(m.audio), list(m.audio_bindings)
+        self.midi.map.bindings = list(m.midi)
         self._sent.clear()
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from ..osc.addresses import PREFIX, BadMessage, Spec, lookup
+from ..show.table import PREFIX, BadMessage, Spec, lookup
 
 
 @dataclass(frozen=True)

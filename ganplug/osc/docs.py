@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .addresses import ADDRESSES, Arg, Spec
+from ..show.table import ADDRESSES, Arg, Spec
 
 BEGIN, END = "<!-- addresses:begin -->", "<!-- addresses:end -->"
 

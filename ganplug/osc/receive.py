@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 from pythonosc.osc_packet import OscPacket
 
-from ..errors import AddressInUseError
+from ..net import bind_tcp, bind_udp
 from .frames import FRAME_ADDRESS, Frame, FrameAssembler
 from .stream import read_packets
 
@@ -25,48 +25,6 @@ RCVBUF_BYTES = 8 * 1024 * 1024  # a paused reader must not lose a burst of chunk
 MAX_TCP_PACKET = 64 * 1024 * 1024
 
 MessageHandler = Callable[[str, tuple], None]
-
-
-def bind_udp(host: str, port: int, rcvbuf: int = RCVBUF_BYTES) -> socket.socket:
-    """A UDP socket bound to (host, port) with a large receive buffer."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    _raise_rcvbuf(sock, rcvbuf)
-    try:
-        sock.bind((host, port))
-    except OSError as e:
-        sock.close()
-        raise AddressInUseError(f"cannot listen on UDP {host}:{port}: {e.strerror or e}") from None
-    return sock
-
-
-def bind_tcp(host: str, port: int, backlog: int, doing: str = "listen on TCP") -> socket.socket:
-    """A listening TCP socket on (host, port); a taken port is an :class:`AddressInUseError`
-    that reads "cannot DOING HOST:PORT: why"."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(backlog)
-    except OSError as e:
-        sock.close()
-        raise AddressInUseError(f"cannot {doing} {host}:{port}: {e.strerror or e}") from None
-    return sock
-
-
-def _raise_rcvbuf(sock: socket.socket, size: int) -> None:
-    # SO_RCVBUFFORCE passes the rmem_max cap (root only); SO_RCVBUF is capped by it.
-    force = getattr(socket, "SO_RCVBUFFORCE", None)
-    if force is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, force, size)
-            return
-        except OSError:
-            pass
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-    except OSError:
-        pass
 
 
 def messages_of(packet: bytes) -> list[tuple[str, tuple]]:
@@ -91,7 +49,7 @@ class FrameReceiver:
         self.malformed = 0
         self._tcp_clients: dict[socket.socket, bytearray] = {}
         if transport == "udp":
-            self.sock = bind_udp(host, port)
+            self.sock = bind_udp(host, port, RCVBUF_BYTES)
         elif transport == "tcp":
             self.sock = bind_tcp(host, port, 8)
         else:

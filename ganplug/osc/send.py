@@ -1,6 +1,9 @@
 """Outbound OSC: one socket per destination, never blocking, never raising.
 
-UDP destinations send each packet as one datagram. TCP destinations use
+Each destination is a frame sink (:mod:`ganplug.runtime.sinks`) that also carries
+messages; the server runs each on a :class:`~ganplug.runtime.sinks.SinkThread` of its own.
+UDP destinations send each packet as one datagram (a frame in chunks of at most
+``max_datagram`` bytes). TCP destinations use
 OSC 1.0 stream framing (a 4-byte big-endian length before each packet),
 keep a bounded outgoing buffer, drop whole frames rather than stall, and
 reconnect with back-off when the peer goes away.
@@ -14,8 +17,12 @@ import socket
 import time
 from typing import Iterable
 
+import numpy as np
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from ..logs import LogThrottle
+from ..net import family
+from .frames import DEFAULT_MAX_DATAGRAM, HEADER_BYTES, encode_frame
 from .stream import framed
 
 log = logging.getLogger("ganplug.send")
@@ -33,54 +40,47 @@ def message(address: str, types: str, *args: object) -> bytes:
     return b.build().dgram
 
 
-class OnceLog:
-    """Log each distinct problem once, so a dead peer does not flood the log at 60 fps."""
-
-    def __init__(self, logger: logging.Logger = log):
-        self.logger = logger
-        self.seen: set[str] = set()
-
-    def __call__(self, text: str) -> None:
-        if len(self.seen) > 1000:  # many short-lived destinations: forget, rather than grow forever
-            self.seen.clear()
-        if text not in self.seen:
-            self.seen.add(text)
-            self.logger.warning(text)
+def once_log(logger: logging.Logger = log) -> LogThrottle:
+    """Each distinct problem logged once, so a dead peer does not flood the log at 60 fps."""
+    return LogThrottle(logger, interval=None)
 
 
 class UdpDestination:
+    """A UDP peer: a :class:`~ganplug.runtime.sinks.MessageSink`."""
+
     transport = "udp"
 
-    def __init__(self, host: str, port: int, errors: OnceLog):
-        self.host, self.port = host, port
+    def __init__(self, host: str, port: int, errors: LogThrottle, max_datagram: int = DEFAULT_MAX_DATAGRAM):
+        self.host, self.port, self.max_datagram = host, port, max_datagram
+        self.name = str(self)
         self.addr = (host, port)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock = socket.socket(family(host), socket.SOCK_DGRAM)
         self.sock.setblocking(False)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF_BYTES)
         except OSError:
             pass
         self.errors = errors
-        self.sent_packets = 0
-        self.dropped_packets = 0
 
     def __str__(self) -> str:
         return f"udp://{self.host}:{self.port}"
 
+    def send_frame(self, frame_id: int, pixels: np.ndarray, budget: float) -> None:
+        self.send(encode_frame(frame_id, pixels, self.max_datagram))
+
+    def send_messages(self, packets: list[bytes]) -> None:
+        self.send(packets)
+
     def send(self, packets: Iterable[bytes]) -> bool:
         """Send packets; on a full buffer the rest of them is dropped. Never raises."""
         packets = list(packets)
-        for i, p in enumerate(packets):
+        for p in packets:
             try:
                 self.sock.sendto(p, self.addr)
-                self.sent_packets += 1
             except (BlockingIOError, InterruptedError):
-                self.dropped_packets += len(packets) - i
                 self.errors(f"{self}: send buffer full, dropping packets")
                 return False
             except OSError as e:
-                self.dropped_packets += len(packets) - i
                 self.errors(f"{self}: {e.strerror or e}")
                 return False
         return True
@@ -90,23 +90,33 @@ class UdpDestination:
 
 
 class TcpDestination:
-    """A TCP peer with length-prefix framing; connects lazily and reconnects after failures."""
+    """A TCP peer with length-prefix framing; connects lazily and reconnects after failures.
+    A :class:`~ganplug.runtime.sinks.MessageSink`: one message per frame (no datagram limit)."""
 
     transport = "tcp"
 
-    def __init__(self, host: str, port: int, errors: OnceLog):
+    def __init__(self, host: str, port: int, errors: LogThrottle):
         self.host, self.port = host, port
+        self.name = str(self)
         self.errors = errors
         self.sock: socket.socket | None = None
         self.connected = False
         self.buf = bytearray()
         self.retry_at = 0.0
         self.backoff = RECONNECT_MIN
-        self.sent_packets = 0
-        self.dropped_packets = 0
 
     def __str__(self) -> str:
         return f"tcp://{self.host}:{self.port}"
+
+    def send_frame(self, frame_id: int, pixels: np.ndarray, budget: float) -> None:
+        self.send(encode_frame(frame_id, pixels, pixels.nbytes + HEADER_BYTES + 4))
+
+    def send_messages(self, packets: list[bytes]) -> None:
+        self.send(packets)
+
+    def poll(self) -> None:
+        """Called by the sink thread at least every 50 ms: write what the socket takes now."""
+        self.flush()
 
     def _drop_connection(self, why: str) -> None:
         if self.sock is not None:
@@ -120,8 +130,7 @@ class TcpDestination:
     def _connect(self) -> None:
         if time.monotonic() < self.retry_at:
             return
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        s = socket.socket(family, socket.SOCK_STREAM)
+        s = socket.socket(family(self.host), socket.SOCK_STREAM)
         s.setblocking(False)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
@@ -168,18 +177,15 @@ class TcpDestination:
     def send(self, packets: Iterable[bytes]) -> bool:
         """Queue packets (all or none) and write what the socket takes; never blocks."""
         if not self._check_connected():
-            self.dropped_packets += len(list(packets))
             return False
         packets = list(packets)
         size = sum(len(p) + 4 for p in packets)
         if len(self.buf) + size > TCP_BUFFER_LIMIT:
-            self.dropped_packets += len(packets)
             self.errors(f"{self}: peer reads too slowly, dropping frames")
             self.flush()
             return False
         for p in packets:
             self.buf += framed(p)
-        self.sent_packets += len(packets)
         self.flush()
         return True
 
@@ -189,7 +195,7 @@ class TcpDestination:
         self.sock = None
 
 
-def make_destination(url: str, errors: OnceLog):
+def make_destination(url: str, errors: LogThrottle, max_datagram: int = DEFAULT_MAX_DATAGRAM):
     """``HOST:PORT`` or ``udp://HOST:PORT`` -> UDP, ``tcp://HOST:PORT`` -> TCP."""
     from ..addr import host_port
 
@@ -198,7 +204,7 @@ def make_destination(url: str, errors: OnceLog):
         scheme, rest = "udp", url
     host, port = host_port(rest)
     if scheme == "udp":
-        return UdpDestination(host, port, errors)
+        return UdpDestination(host, port, errors, max_datagram)
     if scheme == "tcp":
         return TcpDestination(host, port, errors)
     from ..errors import ConfigError

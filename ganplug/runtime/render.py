@@ -15,7 +15,7 @@ import numpy as np
 
 from ..contract import directions
 from ..errors import ConfigError
-from ..osc.addresses import defaults
+from ..show.table import defaults
 from .engine import Engine
 from .walk import Walker, WalkParams
 

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..osc.addresses import EASINGS, WALKS, defaults
+from ..show.table import EASINGS, WALKS, defaults
 from ..seeds import SEED_MAX, z_from_seed
 
 _D = defaults()

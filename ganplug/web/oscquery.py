@@ -1,7 +1,7 @@
 """OSCQuery: the address table as the JSON namespace described by the OSCQuery proposal
 (github.com/Vidvox/OSCQueryProposal).
 
-Everything here is built from :data:`ganplug.osc.addresses.ADDRESSES`; nothing names an
+Everything here is built from :data:`ganplug.show.table.ADDRESSES`; nothing names an
 address. The mapping (docs/web.md has the table):
 
 - containers nest by path segment (``/ganplug/preset/save`` → ganplug → preset → save);
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..osc.addresses import ADDRESSES, INBOUND, OUTBOUND, Arg, Spec
+from ..show.table import ADDRESSES, INBOUND, OUTBOUND, Arg, Spec
 
 # Attributes a client may ask for one at a time (``GET /path?VALUE``).
 ATTRIBUTES = ("FULL_PATH", "CONTENTS", "TYPE", "RANGE", "ACCESS", "VALUE", "DESCRIPTION", "CLIPMODE")

@@ -9,8 +9,10 @@ blocks the render loop:
   only when some page is ready for it;
 - flow control: a page acknowledges each frame it has drawn, and gets the newest frame only
   after its acknowledgement, so a slow page gets fewer frames and nothing queues;
-- control: page messages become :class:`~ganplug.osc.control.Event`s in the server's control
-  queue — the path OSC takes — and ``/ganplug/error`` replies come back to the page.
+- control: page messages become :class:`~ganplug.show.inbox.Event`s in the show's inbox —
+  the path OSC takes — and replies (errors, pongs) come back to the page.
+
+Frames reach this surface as a frame sink (:mod:`ganplug.runtime.sinks`) on a thread of its own.
 """
 
 from __future__ import annotations
@@ -22,13 +24,10 @@ import io
 import ipaddress
 import json
 import logging
-import queue
-import re
 import struct
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -42,11 +41,14 @@ from websockets.http11 import Request, Response
 from .. import __version__
 from ..addr import host_port
 from ..errors import ConfigError
-from ..osc.addresses import INBOUND
-from ..osc.control import Event, RateLimitedLog
-from ..osc.receive import bind_tcp, messages_of
-from ..osc.send import message
+from ..logs import LogThrottle
+from ..net import bind_tcp
+from ..osc.receive import messages_of
+from ..show.inbox import Event
+from ..show.reply import error_packet
+from ..show.table import ERROR, INBOUND
 from . import oscquery
+from .config import JPEG_QUALITY, WebConfig, check_token
 
 if TYPE_CHECKING:
     from ..runtime.server import Server
@@ -58,27 +60,10 @@ PAGE_FILES = {"/ui/": ("index.html", "text/html; charset=utf-8"), "/ui/app.js": 
               "/ui/app.css": ("app.css", "text/css; charset=utf-8")}
 WS_PATH = "/ui/ws"
 PROTECTED = ("/ui/", WS_PATH)  # what the token guards: the frames and the controls; app.js and app.css are public code
-TOKEN_CHARS = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
 FRAME_HEADER = struct.Struct(">IHHBBH")  # frame id, width, height, channels, format (0 JPEG, 1 PNG), reserved
 FORMAT_JPEG, FORMAT_PNG = 0, 1
 MAX_MESSAGE = 256 * 1024  # a page message: /ganplug/z with 4096 floats fits
 MAX_REPLIES = 64  # replies queued for one page before the oldest are dropped
-JPEG_QUALITY = 85
-
-
-def check_token(token: str | None) -> None:
-    """A token must survive a URL unescaped."""
-    if token is not None and not TOKEN_CHARS.match(token):
-        raise ConfigError("--web-token: use 1 to 128 letters, digits, '.', '_', '~' or '-'")
-
-
-@dataclass(frozen=True)
-class WebConfig:
-    listen: str = "127.0.0.1:9002"
-    token: str | None = None
-    zeroconf: bool = False
-    state_hz: float = 5.0  # state pushes to each page per second
-    quality: int = JPEG_QUALITY
 
 
 def page_table(z_dim: int) -> list[dict[str, Any]]:
@@ -160,6 +145,20 @@ class _Page:
         self.replies.put_nowait(text)
 
 
+class WebFrames:
+    """The web surface as a frame sink: stores the newest frame and wakes the page loop (never blocks)."""
+
+    def __init__(self, surface: "WebSurface"):
+        self.surface = surface
+        self.name = f"web:{surface.url.split('?')[0]}"
+
+    def send_frame(self, frame_id: int, pixels: np.ndarray, budget: float) -> None:
+        self.surface.frame_ready(frame_id, pixels)
+
+    def close(self) -> None:
+        """Nothing to close: the surface closes its own socket."""
+
+
 class WebSurface:
     """Serves the page, its WebSocket and OSCQuery for a :class:`~ganplug.runtime.server.Server`.
 
@@ -190,7 +189,8 @@ class WebSurface:
         self._thread = threading.Thread(target=self._run, name="ganplug-web", daemon=True)
         self._error: BaseException | None = None
         self.advertiser = None
-        self._warn = RateLimitedLog(log)
+        self._warn = LogThrottle(log)
+        self.frames = WebFrames(self)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -205,14 +205,11 @@ class WebSurface:
         self._thread.start()
         if not self._ready.wait(10) or self._error is not None:
             raise ConfigError(f"the web surface did not start: {self._error or 'timed out'}")
-        self.server.frame_listeners.append(self._on_frame)
+        self.server.sinks.add(self.frames)
         return self
 
     def close(self) -> None:
-        try:
-            self.server.frame_listeners.remove(self._on_frame)
-        except ValueError:
-            pass
+        self.server.sinks.remove(self.frames)
         if self._loop is not None and self._stop is not None and not self._loop.is_closed():
             try:
                 self._loop.call_soon_threadsafe(lambda: self._stop.done() or self._stop.set_result(None))
@@ -259,10 +256,10 @@ class WebSurface:
                     await asyncio.gather(announce, return_exceptions=True)
                     await self.advertiser.stop()
 
-    # ------------------------------------------------------------------ frames (render thread -> this loop)
+    # ------------------------------------------------------------------ frames (sink thread -> this loop)
 
-    def _on_frame(self, frame_id: int, pixels: np.ndarray) -> None:
-        """Called on the render thread for every published frame: store it, wake the loop once."""
+    def frame_ready(self, frame_id: int, pixels: np.ndarray) -> None:
+        """Called on this surface's sink thread for every published frame: store it, wake the loop once."""
         self._latest = (frame_id, pixels)
         if not self._wake_pending and self.pages and self._loop is not None:
             self._wake_pending = True
@@ -298,7 +295,7 @@ class WebSurface:
             try:
                 data = await self._encoded_frame(*latest)
             except Exception as e:  # a frame that cannot be encoded costs that frame, not the page
-                self._warn("encode", f"cannot encode frame {latest[0]}: {type(e).__name__}: {e}")
+                self._warn(f"cannot encode frame {latest[0]}: {type(e).__name__}: {e}", key="encode")
                 continue
             page.ready, page.last_sent = False, latest[0]
             await page.ws.send(data)
@@ -308,11 +305,11 @@ class WebSurface:
 
     def state(self) -> dict[str, Any]:
         """What the page shows: the performance state plus the /ganplug/state extras."""
-        s = self.server
-        perf = s.performance_state()
+        show = self.server.show
+        perf = show.capture()
         held = perf.pop("latent", None) is not None
-        return {"type": "state", "state": perf, "latent_held": held, "frame": max(s.frame_id - 1, 0), "measured_fps": s.measured_fps,
-                "time": s.walker.time, "destinations": len(s.destinations)}
+        return {"type": "state", "state": perf, "latent_held": held, "frame": show.newest_frame, "measured_fps": show.measured_fps,
+                "time": show.walk_time, "destinations": len(self.server.subscriptions.destinations)}
 
     async def _send_text(self, page: _Page) -> None:
         period = 1.0 / max(self.config.state_hz, 0.5)
@@ -329,7 +326,7 @@ class WebSurface:
             await page.ws.send(text)
 
     def _reply_to(self, page: _Page):
-        """An Event's reply function: OSC packets from the render (or io) thread, to JSON for the page."""
+        """An Event's reply function: OSC packets from the reply thread, to JSON for the page."""
         loop = self._loop
 
         def reply(packet: bytes) -> None:
@@ -347,17 +344,15 @@ class WebSurface:
     # ------------------------------------------------------------------ page -> server
 
     def _inject(self, page: _Page, address: str, args: tuple) -> None:
-        try:
-            self.server.listener.events.put_nowait(Event(address, args, page.source, self._reply_to(page)))
-        except queue.Full:
-            page.push(json.dumps({"type": "reply", "messages": [{"address": "/ganplug/error", "args": ["server busy: message dropped"]}]}))
+        if not self.server.inbox.put(Event(address, args, page.source, self._reply_to(page))):
+            page.push(json.dumps({"type": "reply", "messages": [{"address": ERROR.address, "args": ["server busy: message dropped"]}]}))
 
     def _on_message(self, page: _Page, data: str | bytes) -> None:
         if isinstance(data, bytes):  # OSC over WebSocket: one packet per message
             try:
                 msgs = messages_of(data)
             except ValueError:
-                self._reply_to(page)(message("/ganplug/error", "s", f"malformed OSC packet ({len(data)} bytes)"))
+                self._reply_to(page)(error_packet(f"malformed OSC packet ({len(data)} bytes)"))
                 return
             for address, args in msgs:
                 self._inject(page, address, tuple(args))
@@ -366,7 +361,7 @@ class WebSurface:
             msg = json.loads(data)
             kind = msg.get("type")
         except (ValueError, AttributeError):
-            self._reply_to(page)(message("/ganplug/error", "s", "not a JSON object"))
+            self._reply_to(page)(error_packet("not a JSON object"))
             return
         if kind == "ack":
             page.ready = True
@@ -375,11 +370,11 @@ class WebSurface:
             address, args = msg.get("address"), msg.get("args", [])
             if not isinstance(address, str) or not isinstance(args, list) or \
                     not all(isinstance(a, (int, float, str, bool)) for a in args):
-                self._reply_to(page)(message("/ganplug/error", "s", "osc: needs an address and a list of numbers and strings"))
+                self._reply_to(page)(error_packet("osc: needs an address and a list of numbers and strings"))
                 return
             self._inject(page, address[:200], tuple(args))
         else:
-            self._reply_to(page)(message("/ganplug/error", "s", f"unknown message type {str(kind)[:40]!r}"))
+            self._reply_to(page)(error_packet(f"unknown message type {str(kind)[:40]!r}"))
 
     def hello(self) -> dict[str, Any]:
         info = self.server.info
@@ -441,7 +436,7 @@ class WebSurface:
         url = urlsplit(request.path)
         path = unquote(url.path) or "/"
         ip = connection.remote_address[0]
-        if not self.server.listener.allowed(ip):  # --allow applies to the page as to OSC control
+        if not self.server.access.allowed(ip):  # --allow applies to the page as to OSC control
             return _text(403, "forbidden: this address is not in --allow\n")
         if request.method != "GET":
             return _text(405, "only GET\n", [("Allow", "GET")])
@@ -473,7 +468,7 @@ class WebSurface:
             if path.rstrip("/") != "":
                 return _text(400, "HOST_INFO is asked of /\n")
             return _json(oscquery.host_info(self._name(), self._osc_ip(connection), self.server.listener.address[1]))
-        root = oscquery.namespace(self.server.info.z_dim, self.server.performance_state(), self._description())
+        root = oscquery.namespace(self.server.info.z_dim, self.server.show.capture(), self._description())
         node = oscquery.find(root, path)
         if node is None:
             return _text(404, f"no OSC node at {path[:100]}\n")

@@ -1,0 +1,28 @@
+"""``ganplug serve``'s settings, apart from the server so the command line reads defaults without loading it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..instrument.config import InstrumentConfig
+from ..osc.frames import DEFAULT_MAX_DATAGRAM
+
+DEFAULT_SEND = "127.0.0.1:9001"
+DEFAULT_LISTEN = "127.0.0.1:9000"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    sends: tuple[str, ...] = (DEFAULT_SEND,)
+    listen: str = DEFAULT_LISTEN
+    tcp_control: bool = True
+    allow: tuple[str, ...] = ()
+    max_datagram: int = DEFAULT_MAX_DATAGRAM
+    snapshots: str = "snapshots"
+    presets: str = "presets"
+    state_hz: float = 5.0
+    seconds: float | None = None  # stop after this long; None = until Ctrl-C
+    status_every: float = 10.0
+    initial: tuple[tuple[str, Any], ...] = field(default_factory=tuple)  # (param name, value) over the table defaults
+    instrument: InstrumentConfig = InstrumentConfig()  # tempo, audio and MIDI

@@ -1,0 +1,80 @@
+"""One inbox for every source of control: OSC over UDP and TCP, the web page, MIDI, audio, tempo.
+
+Every source calls :meth:`Inbox.put` with an :class:`Event`; the render thread takes events
+between frames, within a time budget, so a flood costs queued (then dropped) messages, never
+frames. Work that other threads prepared for the render thread (a checked preset) goes
+through :meth:`Inbox.later`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from ..logs import LogThrottle
+
+log = logging.getLogger("ganplug.control")
+
+QUEUE_SIZE = 4096
+APPLY_BUDGET = 0.002  # seconds of control work per frame; the rest waits for the next frame
+LATER_SIZE = 64
+
+
+def no_reply(packet: bytes) -> None:
+    """The reply function of events from inside (audio, MIDI, tempo): problems are logged instead."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One control message: where it goes, its arguments, who sent it and how to answer them.
+
+    ``reply(packet)`` may block briefly on a socket, so only the reply queue
+    (:class:`~ganplug.show.reply.Replies`) calls it, never the render thread."""
+
+    address: str
+    args: tuple
+    source: str
+    reply: Callable[[bytes], None] = no_reply
+    time: float = field(default_factory=time.monotonic)  # when it arrived (tap tempo counts this, not the frame)
+
+
+class Inbox:
+    """A bounded queue of :class:`Event` (full: the newest is dropped and counted) plus render-thread calls."""
+
+    def __init__(self, size: int = QUEUE_SIZE):
+        self._events: queue.Queue[Event] = queue.Queue(size)
+        self._later: deque[Callable[[], None]] = deque(maxlen=LATER_SIZE)
+        self.dropped = 0
+        self._warn = LogThrottle(log)
+
+    def put(self, ev: Event) -> bool:
+        """Queue an event from any thread; never blocks. False when the inbox is full."""
+        try:
+            self._events.put_nowait(ev)
+            return True
+        except queue.Full:
+            self.dropped += 1
+            self._warn(f"control queue full: dropping messages from {ev.source}", key="flood:" + ev.source.split(":")[0])
+            return False
+
+    def later(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the render thread before the next frame (from any thread)."""
+        self._later.append(fn)
+
+    def take(self, budget: float = APPLY_BUDGET) -> Iterator[Event | Callable[[], None]]:
+        """Render-thread calls, then events oldest first, until ``budget`` seconds have passed."""
+        end = time.perf_counter() + budget
+        while self._later:
+            yield self._later.popleft()
+        while time.perf_counter() < end:
+            try:
+                yield self._events.get_nowait()
+            except queue.Empty:
+                return
+
+    def __len__(self) -> int:
+        return self._events.qsize()
