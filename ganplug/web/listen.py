@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..osc.addresses import INBOUND, Spec
+from ..show.table import INBOUND, Spec
 from ..osc.send import message
 
 MAX_PATHS = 256  # per client: the namespace has far fewer parameters
