@@ -270,6 +270,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--web", nargs="?", const="127.0.0.1:9002", default=None, metavar="HOST:PORT",
                    help="serve the control page at /ui/ and OSCQuery at / on this HTTP port (bare --web: 127.0.0.1:9002)")
     w.add_argument("--web-token", metavar="TOKEN", help="the page and its WebSocket answer 403 without ?token=TOKEN")
+    w.add_argument("--web-origin", action="append", default=[], metavar="ORIGIN",
+                   help="also let pages from ORIGIN (e.g. http://127.0.0.1:8000) use the WebSocket without a token, repeatable")
     w.add_argument("--zeroconf", action="store_true", help="advertise OSCQuery as _oscjson._tcp (needs: pip install 'ganplug[zeroconf]')")
     _add_engine_flags(p)
 
@@ -281,12 +283,13 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
     if a.state_hz <= 0:
         raise ConfigError("--state-hz must be positive")
-    if (a.web_token is not None or a.zeroconf) and a.web is None:
-        raise ConfigError("--web-token and --zeroconf need --web")
+    if (a.web_token is not None or a.zeroconf or a.web_origin) and a.web is None:
+        raise ConfigError("--web-token, --web-origin and --zeroconf need --web")
     if a.web is not None:
-        from .web.server import check_token
+        from .web.server import check_origins, check_token
 
         check_token(a.web_token)
+        check_origins(tuple(a.web_origin))
         if a.zeroconf:
             from .web.advertise import require
 
@@ -303,7 +306,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     if a.web is not None:
         from .web import WebConfig, WebSurface
 
-        web = WebSurface(server, WebConfig(listen=a.web, token=a.web_token, zeroconf=a.zeroconf, state_hz=a.state_hz))
+        web = WebSurface(server, WebConfig(listen=a.web, token=a.web_token, origins=tuple(a.web_origin), zeroconf=a.zeroconf,
+                                           state_hz=a.state_hz))
     info = engine.info
     host, port = server.listener.address
     print(f"serving {info.path} ({info.resolution}x{info.resolution}x{info.channels}, {info.architecture}) on {engine.provider}; "

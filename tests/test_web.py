@@ -72,11 +72,11 @@ def waves(waves_model):
 
 
 @contextlib.contextmanager
-def web_server(engine, tmp_path, token=None, zeroconf=False, **kw):
+def web_server(engine, tmp_path, token=None, zeroconf=False, origins=(), **kw):
     """A running Server with its web surface; yields (server, web, frame receiver)."""
     kw.setdefault("fps", 30.0)
     with running_server(engine, tmp_path, **kw) as (server, (rx,)):
-        web = WebSurface(server, WebConfig(listen="127.0.0.1:0", token=token, zeroconf=zeroconf)).start()
+        web = WebSurface(server, WebConfig(listen="127.0.0.1:0", token=token, origins=origins, zeroconf=zeroconf)).start()
         try:
             yield server, web, rx
         finally:
@@ -319,9 +319,26 @@ def test_without_a_token_other_sites_cannot_drive_the_show(waves, tmp_path):
         with pytest.raises(InvalidStatus):
             connect(ws_url(web), origin=f"http://rebind.example:{port}",
                     additional_headers={"Host": f"rebind.example:{port}"}).close()
-        with connect(ws_url(web), origin="http://127.0.0.1:8000") as ws:  # a sketch served on this machine
+        # a sandboxed iframe on any site (or a file) sends Origin: null; another port is another origin
+        for origin in ("null", "http://127.0.0.1:8000", f"http://localhost:{port}"):
+            with pytest.raises(InvalidStatus) as e:
+                connect(ws_url(web), origin=origin).close()
+            assert e.value.response.status_code == 403, origin
+        with connect(ws_url(web), origin=f"http://127.0.0.1:{port}") as ws:  # the page's own origin
             assert json.loads(ws.recv(timeout=5))["type"] == "hello"
         assert get(web, "/ui/")[0] == 200
+
+
+def test_web_origin_lets_a_named_page_in_and_no_other(waves, tmp_path):
+    with web_server(waves, tmp_path, origins=("http://127.0.0.1:8000",)) as (server, web, rx):
+        with connect(ws_url(web), origin="http://127.0.0.1:8000") as ws:  # a sketch served on this machine
+            assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+        for origin in ("null", "http://127.0.0.1:8001", "https://127.0.0.1:8000"):
+            with pytest.raises(InvalidStatus):
+                connect(ws_url(web), origin=origin).close()
+    for bad in ("null", "http://127.0.0.1:8000/", "127.0.0.1:8000", "HTTP://X"):
+        assert_one_line_error(run_cli("serve", "nothing.onnx", "--listen", f"127.0.0.1:{free_port()}", "--send", f"127.0.0.1:{free_port()}",
+                                      "--web", f"127.0.0.1:{free_port()}", "--web-origin", bad), "--web-origin")
 
 
 def test_allow_applies_to_the_web_port(waves, tmp_path):
@@ -476,7 +493,7 @@ def test_p5_sketch_draws_frames_and_steers_the_walk_with_the_mouse(waves, tmp_pa
     threading.Thread(target=files.serve_forever, daemon=True).start()
     shot = tmp_path / "p5-sketch.png"
     try:
-        with web_server(waves, tmp_path) as (server, web, rx):
+        with web_server(waves, tmp_path, origins=(f"http://127.0.0.1:{files.server_address[1]}",)) as (server, web, rx):
             out = browse("sketch", url=f"http://127.0.0.1:{files.server_address[1]}/index.html?server=127.0.0.1:{web.address[1]}",
                          x=0.9, y=0.25, screenshot=str(shot))
             sent = out["sketch"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import queue
-import select
+import selectors
 import socket
 import threading
 import time
@@ -28,7 +28,15 @@ log = logging.getLogger("ganplug.control")
 
 MAX_TCP_PACKET = 1 << 20
 MAX_TCP_CLIENTS = 32
+TCP_IDLE_TIMEOUT = 30.0  # seconds a TCP control client may stay silent before it is closed
 QUEUE_SIZE = 4096
+
+
+@dataclass
+class _Client:
+    source: str
+    buf: bytearray
+    last: float  # time.monotonic() of its last packet (or of its connection)
 
 
 @dataclass(frozen=True)
@@ -40,29 +48,46 @@ class Event:
 
 
 class RateLimitedLog:
-    """The same line at most once per ``interval`` seconds, with a count of what was held back."""
+    """Warnings summarised by kind: one line per ``key`` (a kind, never the peer's text) every
+    ``interval`` seconds with a count of what was held back, and at most ``max_kinds`` kinds per
+    interval; the rest are counted in one summary line. A peer cannot make the log grow faster
+    than about ``max_kinds + 1`` lines per interval, however varied what it sends."""
 
-    def __init__(self, logger: logging.Logger, interval: float = 5.0):
-        self.logger, self.interval = logger, interval
+    def __init__(self, logger: logging.Logger, interval: float = 5.0, max_kinds: int = 10):
+        self.logger, self.interval, self.max_kinds = logger, interval, max_kinds
         self._last: dict[str, tuple[float, int]] = {}
+        self._window, self._kinds, self._overflow = -1e9, 0, 0
 
     def __call__(self, key: str, text: str) -> None:
         now = time.monotonic()
-        if len(self._last) > 1000:  # endless distinct garbage must not grow memory
+        if now - self._window >= self.interval:
+            if self._overflow:
+                self.logger.warning(f"{self._overflow} more warning(s) of other kinds held back")
+            self._window, self._kinds, self._overflow = now, 0, 0
+        if len(self._last) > 1000:  # endless distinct keys must not grow memory
             self._last.clear()
         last, held = self._last.get(key, (-1e9, 0))
-        if now - last >= self.interval:
+        if now - last < self.interval:
+            self._last[key] = (last, held + 1)
+        elif self._kinds >= self.max_kinds:
+            self._overflow += 1
+        else:
+            self._kinds += 1
             self.logger.warning(text + (f" (and {held} more like it)" if held else ""))
             self._last[key] = (now, 0)
-        else:
-            self._last[key] = (last, held + 1)
 
 
 class ControlListener:
-    """Listens on UDP and TCP ``host:port`` (same number) and queues control events."""
+    """Listens on UDP and TCP ``host:port`` (same number) and queues control events.
 
-    def __init__(self, host: str, port: int, allow: list | None = None, tcp: bool = True, queue_size: int = QUEUE_SIZE):
+    At most ``max_clients`` TCP clients at once; one silent for ``idle_timeout`` seconds is
+    closed, and when all places are taken the longest-silent client makes room for a new one.
+    """
+
+    def __init__(self, host: str, port: int, allow: list | None = None, tcp: bool = True, queue_size: int = QUEUE_SIZE,
+                 idle_timeout: float = TCP_IDLE_TIMEOUT, max_clients: int = MAX_TCP_CLIENTS):
         self.allow = allow or []
+        self.idle_timeout, self.max_clients = idle_timeout, max_clients
         self.events: queue.Queue[Event] = queue.Queue(queue_size)
         self.dropped = 0
         self.malformed = 0
@@ -80,11 +105,13 @@ class ControlListener:
         self.tcp: socket.socket | None = None
         if tcp:
             try:
-                self.tcp = bind_tcp(host, self.address[1], 8, "listen for control on TCP")
+                self.tcp = bind_tcp(host, self.address[1], max(8, max_clients), "listen for control on TCP")
             except AddressInUseError:
                 self.udp.close()
                 raise
-        self._clients: dict[socket.socket, tuple[str, bytearray]] = {}
+        self._clients: dict[socket.socket, _Client] = {}
+        # selectors (epoll/poll), not select.select: a descriptor above 1023 must not matter
+        self._selector = selectors.DefaultSelector()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ganplug-control", daemon=True)
 
@@ -97,6 +124,7 @@ class ControlListener:
         self._thread.join(timeout=2) if self._thread.is_alive() else None
         for c in list(self._clients):
             c.close()
+        self._selector.close()
         self.udp.close()
         if self.tcp is not None:
             self.tcp.close()
@@ -158,22 +186,29 @@ class ControlListener:
 
     def _loop(self) -> None:
         self.udp.setblocking(False)
+        self._selector.register(self.udp, selectors.EVENT_READ)
+        if self.tcp is not None:
+            self.tcp.setblocking(False)
+            self._selector.register(self.tcp, selectors.EVENT_READ)
         while not self._stop.is_set():
-            socks = [self.udp] + ([self.tcp] if self.tcp else []) + list(self._clients)
             try:
-                readable, _, _ = select.select(socks, [], [], 0.2)
-            except (OSError, ValueError):
-                readable = []
-            for s in readable:
+                ready = self._selector.select(0.2)
+            except (OSError, ValueError) as e:  # should not happen; never spin on it silently
+                self.warn("select", f"control reader: {type(e).__name__}: {e}")
+                time.sleep(0.2)
+                ready = []
+            for key, _ in ready:
+                s = key.fileobj
                 try:
                     if s is self.udp:
                         self._read_udp()
                     elif s is self.tcp:
                         self._accept()
-                    else:
+                    elif s in self._clients:
                         self._read_tcp(s)
                 except Exception as e:  # the reader must survive anything a peer sends
                     self.warn("reader", f"control reader: {type(e).__name__}: {e}")
+            self._close_idle()
 
     def _read_udp(self) -> None:
         for _ in range(256):
@@ -185,31 +220,59 @@ class ControlListener:
                 return  # e.g. ICMP errors reported on this socket
             if not self.allowed(addr[0]):
                 self.refused += 1
-                self.warn("refused:" + addr[0], f"ignoring control from {addr[0]} (not in --allow)")
+                self.warn("refused", f"ignoring control from {addr[0]} and other sources not in --allow")
                 continue
             self._packet(data, f"udp://{addr[0]}:{addr[1]}", self._udp_reply(addr))
 
     def _accept(self) -> None:
-        conn, addr = self.tcp.accept()
-        if not self.allowed(addr[0]) or len(self._clients) >= MAX_TCP_CLIENTS:
+        for _ in range(64):  # everyone waiting now, so a burst of connections is not held back
+            try:
+                conn, addr = self.tcp.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            self._admit(conn, addr)
+
+    def _admit(self, conn: socket.socket, addr: tuple) -> None:
+        if not self.allowed(addr[0]):
             self.refused += 1
-            self.warn("refused:" + addr[0], f"refusing TCP control from {addr[0]}")
+            self.warn("refused", f"refusing TCP control from {addr[0]} and other sources not in --allow")
             conn.close()
             return
+        if len(self._clients) >= self.max_clients:
+            idlest = min(self._clients, key=lambda c: self._clients[c].last)
+            self.warn("tcp-full", f"{self.max_clients} TCP control clients: closing the longest silent "
+                                  f"({self._clients[idlest].source}) to serve a new one")
+            self._drop(idlest)
         conn.setblocking(False)
-        self._clients[conn] = (f"tcp://{addr[0]}:{addr[1]}", bytearray())
+        self._clients[conn] = _Client(f"tcp://{addr[0]}:{addr[1]}", bytearray(), time.monotonic())
+        self._selector.register(conn, selectors.EVENT_READ)
+
+    def _drop(self, conn: socket.socket) -> None:
+        del self._clients[conn]
+        try:
+            self._selector.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        conn.close()
+
+    def _close_idle(self) -> None:
+        cutoff = time.monotonic() - self.idle_timeout
+        for conn in [c for c, client in self._clients.items() if client.last < cutoff]:
+            log.info("closing TCP control client %s: silent for %.0f s", self._clients[conn].source, self.idle_timeout)
+            self._drop(conn)
 
     def _read_tcp(self, conn: socket.socket) -> None:
-        source, buf = self._clients[conn]
+        client = self._clients[conn]
         try:
-            packets = read_packets(conn, buf, MAX_TCP_PACKET)
+            packets = read_packets(conn, client.buf, MAX_TCP_PACKET)
         except ValueError as e:
             self.malformed += 1
-            self.warn("tcp-frame", f"{source}: {e}; closing")
+            self.warn("tcp-frame", f"{client.source}: {e}; closing")
             packets = None
         if packets is None:
-            conn.close()
-            del self._clients[conn]
+            self._drop(conn)
             return
+        if packets:
+            client.last = time.monotonic()
         for pkt in packets:
-            self._packet(pkt, source, self._tcp_reply(conn))
+            self._packet(pkt, client.source, self._tcp_reply(conn))

@@ -72,10 +72,21 @@ def check_token(token: str | None) -> None:
         raise ConfigError("--web-token: use 1 to 128 letters, digits, '.', '_', '~' or '-'")
 
 
+def check_origins(origins: tuple[str, ...]) -> None:
+    """Each ``--web-origin`` is exactly what a browser sends: ``http(s)://host[:port]``, nothing more."""
+    for o in origins:
+        u = urlsplit(o)
+        if o == "null" or u.scheme not in ("http", "https") or not u.hostname or u.path or u.query or u.fragment \
+                or o != o.lower() or o.endswith(":"):
+            raise ConfigError(f"--web-origin {o[:80]!r}: give an origin as a browser sends it, like http://127.0.0.1:8000 "
+                              "(lower case, no path; 'null' cannot be allowed: use --web-token for pages opened from a file)")
+
+
 @dataclass(frozen=True)
 class WebConfig:
     listen: str = "127.0.0.1:9002"
     token: str | None = None
+    origins: tuple[str, ...] = ()  # --web-origin: other pages allowed on the WebSocket without a token
     zeroconf: bool = False
     state_hz: float = 5.0  # state pushes to each page per second
     quality: int = JPEG_QUALITY
@@ -132,16 +143,6 @@ def _local_name(host: str) -> bool:
         return False
 
 
-def _loopback(host: str) -> bool:
-    h = host.strip("[]").lower()
-    if h == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(h).is_loopback
-    except ValueError:
-        return False
-
-
 class _Page:
     """One connected page (or sketch): its socket and its flow-control state."""
 
@@ -170,6 +171,7 @@ class WebSurface:
     def __init__(self, server: "Server", config: WebConfig = WebConfig()):
         self.server, self.config = server, config
         check_token(config.token)
+        check_origins(config.origins)
         if config.zeroconf:
             from .advertise import require
 
@@ -419,10 +421,12 @@ class WebSurface:
         return hmac.compare_digest(given.encode(), want.encode())
 
     def _origin_ok(self, request: Request, websocket: bool) -> bool:
-        """Without a token, only pages from this server, a loopback origin or a file may control the show.
+        """Without a token, only this server's own page, or a page ``--web-origin`` names, may control the show.
 
-        Any web site a performer visits could otherwise open ws://127.0.0.1:PORT/ui/ws. The Host
-        check keeps out DNS-rebinding pages, which reach us under a name of their own."""
+        Any web site a performer visits could otherwise open ws://127.0.0.1:PORT/ui/ws; a sandboxed
+        iframe or a file sends ``Origin: null``, which names no one and is refused. The Host check
+        keeps out DNS-rebinding pages, which reach us under a name of their own. A handshake without
+        Origin is not from a browser (browsers always send it) and passes."""
         if self.config.token is not None:
             return True
         host = request.headers.get("Host", "")
@@ -431,10 +435,10 @@ class WebSurface:
         if not websocket:
             return True
         origin = request.headers.get("Origin")
-        if origin is None or origin == "null":
+        if origin is None or origin in self.config.origins:
             return True
         o = urlsplit(origin)
-        return o.netloc == host or _loopback(o.hostname or "")
+        return o.scheme in ("http", "https") and o.netloc.lower() == host.lower()
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         """Everything but an accepted WebSocket: the page, OSCQuery, refusals. None = go on to the WebSocket."""
