@@ -293,6 +293,21 @@ def test_page_messages_steer_the_server_and_errors_come_back(waves, tmp_path):
         assert server.walker.params.mode == "hold"  # the rejected walk changed nothing
 
 
+def test_a_looping_bundle_over_the_websocket_is_answered_and_the_page_goes_on(waves, tmp_path):
+    import struct
+
+    looping = b"#bundle\0" + struct.pack(">Qi", 1, -4)  # hung the web thread before the bounded parser
+    with web_server(waves, tmp_path) as (server, web, rx):
+        with connect(ws_url(web)) as ws:
+            ws.recv(timeout=5)
+            ws.send(looping)
+            reply = recv_until(ws, lambda m: isinstance(m, dict) and m["type"] == "reply")
+            assert "malformed OSC packet" in reply["messages"][0]["args"][0]
+            ws.send(json.dumps({"type": "osc", "address": "/ganplug/ping", "args": [5]}))
+            reply = recv_until(ws, lambda m: isinstance(m, dict) and m["type"] == "reply")
+            assert reply["messages"] == [{"address": "/ganplug/pong", "args": [5]}]
+
+
 def test_token_guards_the_page_and_its_websocket_not_oscquery(waves, tmp_path):
     with web_server(waves, tmp_path, token="s3cret-T0ken") as (server, web, rx):
         assert get(web, "/ui/")[0] == 403
