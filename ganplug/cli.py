@@ -313,6 +313,9 @@ def cmd_serve(a: argparse.Namespace) -> int:
     print(f"serving {info.path} ({info.resolution}x{info.resolution}x{info.channels}, {info.architecture}) on {engine.provider}; "
           f"frames to {', '.join(str(d) for d in server.destinations) or 'nobody yet'}; "
           f"control on {'udp+tcp' if cfg.tcp_control else 'udp'} {host}:{port}", flush=True)
+    if not cfg.allow and not _loopback_host(host):
+        log.warning("control on %s is open to every address that can reach it (no --allow): anyone there can steer the show, "
+                    "and one /ganplug/subscribe makes it stream frames to any address; see docs/security.md", host)
     import signal
 
     signal.signal(signal.SIGTERM, lambda *_: server.stop())  # a service manager's stop ends the show cleanly
@@ -329,6 +332,16 @@ def cmd_serve(a: argparse.Namespace) -> int:
     print(f"stopped after {server.published} frames; {server.outbox.replaced} replaced before sending; "
           f"largest gap between frames {server.max_gap * 1e3:.1f} ms", flush=True)
     return 0
+
+
+def _loopback_host(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _add_render(sub: argparse._SubParsersAction) -> None:

@@ -264,3 +264,15 @@ def test_rate_limited_log_caps_kinds_per_interval():
     finally:
         logger.removeHandler(h)
     assert len(h.lines) == 5
+
+
+# --------------------------------------------------------------------------- exposure warning
+
+@pytest.mark.parametrize("listen, allow, warned", [("0.0.0.0", (), True), ("0.0.0.0", ("--allow", "127.0.0.1"), False),
+                                                   ("127.0.0.1", (), False)])
+def test_control_beyond_loopback_without_allow_warns_at_start(listen, allow, warned):
+    from conftest import run_cli
+
+    r = run_cli("serve", "--listen", f"{listen}:{free_port()}", "--send", f"127.0.0.1:{free_port()}", *allow, "--seconds", "0.5")
+    assert r.returncode == 0, r.stderr
+    assert ("warning: control on 0.0.0.0 is open to every address" in r.stderr) == warned, r.stderr
