@@ -278,7 +278,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 @command("serve")
 def cmd_serve(a: argparse.Namespace) -> int:
-    from .instrument.live import InstrumentConfig
+    from .instrument.live import InstrumentConfig, check_inputs
     from .runtime.server import ServeConfig, Server
 
     if a.state_hz <= 0:
@@ -294,9 +294,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
             from .web.advertise import require
 
             require()
-    engine = _engine(a)
     instrument = InstrumentConfig(audio=a.audio, audio_map=tuple(a.audio_map), audio_out=not a.no_audio_out, link=a.link,
                                   midi=a.midi, midi_map=a.midi_map)
+    check_inputs(instrument)  # every input file is read before any port is bound
+    engine = _engine(a)
+    engine.warm_up()  # a model that loads but cannot run fails here, in one line, before any port is bound
     cfg = ServeConfig(sends=tuple(a.send or ("127.0.0.1:9001",)), listen=a.listen, tcp_control=not a.no_tcp_control,
                       allow=tuple(a.allow), max_datagram=a.max_datagram, snapshots=a.snapshots, presets=a.presets,
                       state_hz=a.state_hz, seconds=a.seconds, instrument=instrument,

@@ -25,6 +25,10 @@ META_DIRECTIONS, META_DIRECTIONS_SHAPE = META_PREFIX + "directions", META_PREFIX
 # Split exports (style models): "mapping" (z, truncation -> w) or "synthesis" (w -> image); absent in whole models.
 META_PART = META_PREFIX + "part"
 INPUT_W = OUTPUT_W = "w"
+# Sizes beyond any GAN worth serving: refused before anything of that size is allocated.
+MAX_Z_DIM = 16384
+MAX_RESOLUTION = 8192
+MAX_FRAME_VALUES = MAX_RESOLUTION * MAX_RESOLUTION * 4
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,20 @@ def check_model(path: str, inputs: Sequence[Any], outputs: Sequence[Any], meta: 
         has_truncation=has_trunc,
         metadata=dict(meta),
     )
+
+
+def check_sizes(path: str, z_dim: int | None = None, frame_dims: Sequence[Any] = ()) -> None:
+    """Refuse a latent or an image too large to serve, before anything that size is allocated.
+
+    ``frame_dims`` are one image's dimensions as the graph declares them (no batch axis);
+    dimensions that are not fixed numbers are skipped."""
+    if z_dim is not None and not 0 < z_dim <= MAX_Z_DIM:
+        raise ContractError(f"{path}: a latent of {z_dim} values is beyond what ganplug serves (1 to {MAX_Z_DIM})")
+    fixed = [d for d in frame_dims if isinstance(d, int) and d > 0]
+    values = int(np.prod(fixed, dtype=np.float64)) if fixed else 0
+    if values > MAX_FRAME_VALUES or any(d > MAX_RESOLUTION for d in fixed):
+        raise ContractError(f"{path}: an image of {' x '.join(map(str, frame_dims))} is beyond what ganplug serves "
+                            f"(at most {MAX_RESOLUTION} px a side, {MAX_FRAME_VALUES} values)")
 
 
 def encode_directions(directions: np.ndarray) -> dict[str, str]:

@@ -14,7 +14,7 @@ from typing import Callable
 
 from ..errors import ConfigError
 from ..osc.send import message
-from .audio import FEATURES, Features, open_source
+from .audio import FEATURES, Features, open_source, read_wav
 from .mapping import Binding, parse_audio_map
 from .midi import MidiInput, MidiMap
 from .tempo import BeatClock, LinkClock, TapTempo, phase_error
@@ -33,6 +33,19 @@ class InstrumentConfig:
     link: bool = False  # Ableton Link
     midi: str | None = None  # input port name, or virtual:NAME
     midi_map: str | None = None  # JSON bindings file (created by learn)
+
+
+def check_inputs(config: InstrumentConfig) -> None:
+    """Raise :class:`ConfigError` for an unreadable audio file, audio mapping or MIDI map, so that
+    ``serve`` can say so before it binds any port. Devices are checked when they open."""
+    for text in config.audio_map:
+        parse_audio_map(text)
+    if config.audio:
+        p = Path(config.audio)
+        if p.suffix.lower() == ".wav" or p.is_file():
+            read_wav(p)
+    if config.midi_map:
+        MidiMap.load(Path(config.midi_map))
 
 
 class Instrument:
