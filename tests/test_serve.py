@@ -183,7 +183,7 @@ def test_snapshot_writes_the_current_frame(engine, tmp_path):
 
 
 def test_subscribe_and_unsubscribe_live(engine, tmp_path):
-    extra = FrameReceiver("127.0.0.1", 0)
+    extra = FrameReceiver("127.0.0.1", 0, rcvbuf=0)
     with running_server(engine, tmp_path, fps=60.0) as (server, (rx,)):
         ctl = Controller(server)
         ctl.send("/ganplug/subscribe", "si", "127.0.0.1", extra.address[1])

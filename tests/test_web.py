@@ -375,13 +375,16 @@ def test_serve_web_from_the_command_line(waves_model):
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/?HOST_INFO", timeout=10) as r:
             assert json.loads(r.read())["OSC_TRANSPORT"] == "UDP"
         # The port is taken now: a second server says so in one line.
-        r2 = run_cli("serve", str(waves_model), *WAVES, "--listen", f"127.0.0.1:{free_port()}", "--web", f"127.0.0.1:{web_port}", "--seconds", "1")
+        r2 = run_cli("serve", str(waves_model), *WAVES, "--listen", f"127.0.0.1:{free_port()}", "--send", f"127.0.0.1:{free_port()}",
+                     "--web", f"127.0.0.1:{web_port}", "--seconds", "1")
         assert_one_line_error(r2, f"127.0.0.1:{web_port}", "web")
     finally:
         proc.terminate()
         proc.wait(10)
-    assert_one_line_error(run_cli("serve", str(waves_model), "--web-token", "abc", "--seconds", "1"), "--web")
-    assert_one_line_error(run_cli("serve", str(waves_model), "--web", "--web-token", "a b", "--seconds", "1"), "--web-token")
+    ports = ("--listen", f"127.0.0.1:{free_port()}", "--send", f"127.0.0.1:{free_port()}")  # never the default ports
+    assert_one_line_error(run_cli("serve", str(waves_model), *ports, "--web-token", "abc", "--seconds", "1"), "--web")
+    assert_one_line_error(run_cli("serve", str(waves_model), *ports, "--web", f"127.0.0.1:{free_port()}", "--web-token", "a b",
+                                  "--seconds", "1"), "--web-token")
 
 
 def test_web_serving_imports_no_torch_and_zeroconf_is_optional(waves_model):
@@ -393,7 +396,8 @@ def test_web_serving_imports_no_torch_and_zeroconf_is_optional(waves_model):
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'onnxscript'))\n"
         "print('IMPORTED', bad)\n"
         "sys.modules['zeroconf'] = None  # as if the optional package were not installed\n"
-        f"rc2 = c.main(['serve', {str(waves_model)!r}, '--web', '127.0.0.1:{port}', '--zeroconf', '--seconds', '0.5'])\n"
+        f"rc2 = c.main(['serve', {str(waves_model)!r}, '--listen', '127.0.0.1:{free_port()}', '--send', '127.0.0.1:{free_port()}',"
+        f" '--web', '127.0.0.1:{port}', '--zeroconf', '--seconds', '0.5'])\n"
         "print('RC', rc, rc2)\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
