@@ -88,6 +88,27 @@ def flood(seconds: float, rate: float, send) -> int:
     return n
 
 
+def ws_bundle(web: int, seconds: float) -> str:
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{web}/ui/ws") as ws:
+        n = flood(seconds, 200, lambda i: ws.send(LOOPING_BUNDLE))
+    return f"{n} binary WebSocket messages"
+
+
+def origin_null(web: int, seconds: float) -> str:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    try:
+        connect(f"ws://127.0.0.1:{web}/ui/ws", origin="null").close()
+        status = 101
+    except InvalidStatus as e:
+        status = e.response.status_code
+    time.sleep(seconds)
+    return f"Origin: null handshake answered {status}"
+
+
 def attacks(ctl: int, web: int, seconds: float):
     """(name, what happens during the window: a function returning a note)."""
     def udp_bundle() -> str:
@@ -99,13 +120,6 @@ def attacks(ctl: int, web: int, seconds: float):
         with socket.create_connection(("127.0.0.1", ctl)) as s:
             n = flood(seconds, 1000, lambda i: s.sendall(framed(LOOPING_BUNDLE)))
         return f"{n} framed packets on one connection"
-
-    def ws_bundle() -> str:
-        from websockets.sync.client import connect
-
-        with connect(f"ws://127.0.0.1:{web}/ui/ws") as ws:
-            n = flood(seconds, 200, lambda i: ws.send(LOOPING_BUNDLE))
-        return f"{n} binary WebSocket messages"
 
     def many_descriptors() -> str:
         conns = []
@@ -135,21 +149,9 @@ def attacks(ctl: int, web: int, seconds: float):
             n = flood(seconds, 2500, lambda i: s.sendto(message(f"/ganplug/nonsense{i}", "i", i), ("127.0.0.1", ctl)))
         return f"{n} distinct unknown addresses"
 
-    def origin_null() -> str:
-        from websockets.exceptions import InvalidStatus
-        from websockets.sync.client import connect
-
-        try:
-            connect(f"ws://127.0.0.1:{web}/ui/ws", origin="null").close()
-            status = 101
-        except InvalidStatus as e:
-            status = e.response.status_code
-        time.sleep(seconds)
-        return f"Origin: null handshake answered {status}"
-
-    return [("looping bundle, UDP", udp_bundle), ("looping bundle, TCP", tcp_bundle), ("looping bundle, WebSocket", ws_bundle),
-            ("1,100 web connections", many_descriptors), ("32 idle TCP control clients", idle_clients),
-            ("unknown-address flood", unknown_addresses), ("Origin: null", origin_null)]
+    return [("looping bundle, UDP", udp_bundle), ("looping bundle, TCP", tcp_bundle),
+            ("looping bundle, WebSocket", lambda: ws_bundle(web, seconds)), ("1,100 web connections", many_descriptors), ("32 idle TCP control clients", idle_clients),
+            ("unknown-address flood", unknown_addresses), ("Origin: null", lambda: origin_null(web, seconds))]
 
 
 def raise_nofile(want: int = 4096) -> None:

@@ -71,8 +71,9 @@ def test_osc_packets_and_bundles_parse_or_are_refused(data):
 
 
 @FAST
-@given(st.lists(st.tuples(st.sampled_from("ifsb"), st.integers(-2**31, 2**31 - 1), st.text(max_size=20), st.binary(min_size=1, max_size=20)),
-                max_size=8), st.text(alphabet="abcz/", max_size=20))
+@given(st.lists(st.tuples(st.sampled_from("ifsb"), st.integers(-2**31, 2**31 - 1), st.text(max_size=20),
+                          st.binary(min_size=1, max_size=20)), max_size=8),
+       st.text(alphabet="abcz/", max_size=20))
 def test_well_formed_messages_come_back_as_sent(args, path):
     values = [{"i": i, "f": float(i % 1000) / 4, "s": s.replace("\0", ""), "b": b}[t] for t, i, s, b in args]
     types = "".join(t for t, *_ in args)

@@ -144,12 +144,15 @@ class Engine:
                     raise
                 raise ContractError(f"{e} (for a model made elsewhere, describe it with --output-range, --input-name, --z-dim)") from None
             contract.check_sizes(str(path), self.info.z_dim, self.info.frame_shape)
-        if self.provider == "cpu" and self.info.metadata.get(contract.META_PREFIX + "precision") == "fp16":
-            log.warning("%s is an fp16 model, meant for GPUs: on the CPU it is no faster than its fp32 export "
-                        "(export without --half for CPU serving)", path.name)
+        self._note_precision(path)
         self.io_binding = self.foreign is None and (self.provider == "cuda" if config.io_binding is None else config.io_binding)
         self._bound: dict[int, tuple] = {}  # batch size -> (binding, z buffer, truncation buffer, output buffer)
         self.warmed = False
+
+    def _note_precision(self, path: Path) -> None:
+        if self.provider == "cpu" and self.info.metadata.get(contract.META_PREFIX + "precision") == "fp16":
+            log.warning("%s is an fp16 model, meant for GPUs: on the CPU it is no faster than its fp32 export "
+                        "(export without --half for CPU serving)", path.name)
 
     def _feed(self, z: np.ndarray, truncation: float) -> dict[str, np.ndarray]:
         z = np.ascontiguousarray(z, dtype=np.float32)
