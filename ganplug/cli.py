@@ -250,6 +250,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--web", nargs="?", const=w.listen, default=None, metavar="HOST:PORT",
                    help=f"serve the control page at /ui/ and OSCQuery at / on this HTTP port (bare --web: {w.listen})")
     g.add_argument("--web-token", metavar="TOKEN", help="the page and its WebSocket answer 403 without ?token=TOKEN")
+    g.add_argument("--web-origin", action="append", default=[], metavar="ORIGIN",
+                   help="also let pages from ORIGIN (e.g. http://127.0.0.1:8000) use the WebSocket without a token, repeatable")
     g.add_argument("--zeroconf", action="store_true", help="advertise OSCQuery as _oscjson._tcp (needs: pip install 'ganplug[zeroconf]')")
     _add_engine_flags(p)
 
@@ -257,23 +259,27 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 @command("serve")
 def cmd_serve(a: argparse.Namespace) -> int:
     from .instrument.config import InstrumentConfig
+    from .instrument.live import check_inputs
     from .runtime.server import ServeConfig, Server
 
     if a.state_hz <= 0:
         raise ConfigError("--state-hz must be positive")
-    if (a.web_token is not None or a.zeroconf) and a.web is None:
-        raise ConfigError("--web-token and --zeroconf need --web")
+    if (a.web_token is not None or a.zeroconf or a.web_origin) and a.web is None:
+        raise ConfigError("--web-token, --web-origin and --zeroconf need --web")
     if a.web is not None:
-        from .web.config import check_token
+        from .web.config import check_origins, check_token
 
         check_token(a.web_token)
+        check_origins(tuple(a.web_origin))
         if a.zeroconf:
             from .web.advertise import require
 
             require()
-    engine = _engine(a)
     instrument = InstrumentConfig(audio=a.audio, audio_map=tuple(a.audio_map), audio_out=not a.no_audio_out, link=a.link,
                                   midi=a.midi, midi_map=a.midi_map)
+    check_inputs(instrument)  # every input file is read before any port is bound
+    engine = _engine(a)
+    engine.warm_up()  # a model that loads but cannot run fails here, in one line, before any port is bound
     cfg = ServeConfig(sends=tuple(a.send or ServeConfig.sends), listen=a.listen, tcp_control=not a.no_tcp_control,
                       allow=tuple(a.allow), max_datagram=a.max_datagram, snapshots=a.snapshots, presets=a.presets,
                       state_hz=a.state_hz, seconds=a.seconds, instrument=instrument,
@@ -283,12 +289,16 @@ def cmd_serve(a: argparse.Namespace) -> int:
     if a.web is not None:
         from .web import WebConfig, WebSurface
 
-        web = WebSurface(server, WebConfig(listen=a.web, token=a.web_token, zeroconf=a.zeroconf, state_hz=a.state_hz))
+        web = WebSurface(server, WebConfig(listen=a.web, token=a.web_token, origins=tuple(a.web_origin), zeroconf=a.zeroconf,
+                                           state_hz=a.state_hz))
     info = engine.info
     host, port = server.listener.address
     print(f"serving {info.path} ({info.resolution}x{info.resolution}x{info.channels}, {info.architecture}) on {engine.provider}; "
           f"frames to {', '.join(str(d) for d in server.subscriptions.destinations) or 'nobody yet'}; "
           f"control on {'udp+tcp' if cfg.tcp_control else 'udp'} {host}:{port}", flush=True)
+    if not cfg.allow and not _loopback_host(host):
+        log.warning("control on %s is open to every address that can reach it (no --allow): anyone there can steer the show, "
+                    "and one /ganplug/subscribe makes it stream frames to any address; see docs/security.md", host)
     import signal
 
     signal.signal(signal.SIGTERM, lambda *_: server.stop())  # a service manager's stop ends the show cleanly
@@ -305,6 +315,16 @@ def cmd_serve(a: argparse.Namespace) -> int:
     print(f"stopped after {server.published} frames; {server.sinks.replaced} replaced before sending; "
           f"largest gap between frames {server.pacer.max_gap * 1e3:.1f} ms", flush=True)
     return 0
+
+
+def _loopback_host(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _add_render(sub: argparse._SubParsersAction) -> None:

@@ -117,6 +117,12 @@ def claims_contract(props: Mapping[str, str]) -> bool:
     return ModelMetadata.key("contract") in props
 
 
+# Sizes beyond any GAN worth serving: refused before anything of that size is allocated.
+MAX_Z_DIM = 16384
+MAX_RESOLUTION = 8192
+MAX_FRAME_VALUES = MAX_RESOLUTION * MAX_RESOLUTION * 4
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What a server needs to know about a model (``meta`` is None for a model made elsewhere)."""
@@ -218,6 +224,20 @@ def _check_output(path: str, outputs: Sequence[Any], want: tuple[int, int, int])
     for axis, (got, expected) in enumerate(zip(img.shape[1:], want), start=1):
         if _static(got) not in (None, expected):
             raise _fail(path, f"output {OUTPUT_IMAGE!r} dimension {axis} is {got}, metadata says {expected}")
+
+def check_sizes(path: str, z_dim: int | None = None, frame_dims: Sequence[Any] = ()) -> None:
+    """Refuse a latent or an image too large to serve, before anything that size is allocated.
+
+    ``frame_dims`` are one image's dimensions as the graph declares them (no batch axis);
+    dimensions that are not fixed numbers are skipped."""
+    if z_dim is not None and not 0 < z_dim <= MAX_Z_DIM:
+        raise ContractError(f"{path}: a latent of {z_dim} values is beyond what ganplug serves (1 to {MAX_Z_DIM})")
+    fixed = [d for d in frame_dims if isinstance(d, int) and d > 0]
+    values = int(np.prod(fixed, dtype=np.float64)) if fixed else 0
+    if values > MAX_FRAME_VALUES or any(d > MAX_RESOLUTION for d in fixed):
+        raise ContractError(f"{path}: an image of {' x '.join(map(str, frame_dims))} is beyond what ganplug serves "
+                            f"(at most {MAX_RESOLUTION} px a side, {MAX_FRAME_VALUES} values)")
+
 
 
 def directions(info: ModelInfo) -> np.ndarray | None:

@@ -16,7 +16,7 @@ from ganplug.runtime.server import ServeConfig, Server
 @contextlib.contextmanager
 def running_server(engine, tmp_path, receivers=1, **kw):
     """A Server in a background thread with ``receivers`` UDP frame receivers; yields (server, [receiver])."""
-    rx = [FrameReceiver("127.0.0.1", 0) for _ in range(receivers)]
+    rx = [FrameReceiver("127.0.0.1", 0, rcvbuf=0) for _ in range(receivers)]
     sends = tuple(f"127.0.0.1:{r.address[1]}" for r in rx) + tuple(kw.pop("extra_sends", ()))
     if "fps" in kw:
         kw["initial"] = tuple(kw.pop("initial", ())) + (("fps", kw.pop("fps")),)

@@ -24,7 +24,7 @@ def test_bundled_model_follows_the_contract():
 
 
 def test_serve_without_a_model_serves_the_bundled_one():
-    rx = FrameReceiver("127.0.0.1", 0)
+    rx = FrameReceiver("127.0.0.1", 0, rcvbuf=0)
     proc = start_cli("serve", "--send", f"127.0.0.1:{rx.address[1]}", "--listen", f"127.0.0.1:{free_port()}", "--seconds", "5")
     try:
         banner = wait_for_line(proc, "serving ")

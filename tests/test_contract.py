@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, free_port, run_cli
 from ganplug import contract
 from ganplug.errors import ContractError, ModelFileError
 from ganplug.runtime.engine import Engine, EngineConfig
@@ -90,7 +90,8 @@ def test_not_onnx_and_truncated_files(tmp_path, tiny_model):
             Engine(p, EngineConfig(device="cpu"))
         assert_one_line_error(run_cli("info", str(p)), "not a loadable ONNX model")
     assert_one_line_error(run_cli("info", str(tmp_path / "missing.onnx")), "no such model file")
-    assert_one_line_error(run_cli("serve", str(junk), "--seconds", "1"), "not a loadable ONNX model")
+    assert_one_line_error(run_cli("serve", str(junk), "--listen", f"127.0.0.1:{free_port()}", "--send", f"127.0.0.1:{free_port()}",
+                                  "--seconds", "1"), "not a loadable ONNX model")
 
 
 def test_info_prints_the_metadata(tiny_model):

@@ -158,7 +158,18 @@ def test_bad_audio_input_is_one_line(tiny_model, tmp_path):
 
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF nonsense")
-    assert_one_line_error(run_cli("serve", str(tiny_model), "--audio", str(bad), "--seconds", "1"), "not a readable PCM WAV file")
+    import socket
+
+    from conftest import free_port
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:  # inputs are checked before any port is bound
+        taken.bind(("127.0.0.1", 0))
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        for flags, needle in ((("--audio", str(bad)), "not a readable PCM WAV file"),
+                              (("--audio-map", "loudness:speed"), "--audio-map"),
+                              (("--midi-map", str(bad)), "not a readable mapping file")):
+            assert_one_line_error(run_cli("serve", str(tiny_model), *flags, "--listen", listen, "--send", f"127.0.0.1:{free_port()}",
+                                          "--seconds", "1"), needle)
 
 
 def test_file_source_plays_in_real_time(tmp_path):

@@ -78,7 +78,7 @@ def test_oscdump_sees_frames_of_the_right_sizes_and_oscsend_changes_the_seed(tin
     oscdump, oscsend = need("oscdump"), need("oscsend")
     port = free_port()
     dump = subprocess.Popen([oscdump, "-L", str(port)], stdout=subprocess.PIPE, text=True)
-    rx = FrameReceiver("127.0.0.1", 0)
+    rx = FrameReceiver("127.0.0.1", 0, rcvbuf=0)
     try:
         time.sleep(0.3)
         with cli_server(tiny_model, "--send", f"127.0.0.1:{port}", "--send", f"127.0.0.1:{rx.address[1]}", "--max-datagram", "1500",
@@ -169,7 +169,7 @@ PD_PATCH = """#N canvas 0 0 600 400 12;
 def test_pure_data_steers_the_server_and_reads_state(tiny_model, engine, tmp_path):
     pd = need("pd")
     rx_port = free_port()
-    mine = FrameReceiver("127.0.0.1", 0)
+    mine = FrameReceiver("127.0.0.1", 0, rcvbuf=0)
     try:
         with cli_server(tiny_model, "--send", f"127.0.0.1:{rx_port}", "--send", f"127.0.0.1:{mine.address[1]}", "--walk", "hold",
                         "--blend", "0", "--fps", "20", "--state-hz", "10") as (proc, ctl):
@@ -214,7 +214,7 @@ def test_port_in_use_is_one_line(tiny_model):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-        r = run_cli("serve", str(tiny_model), "--listen", f"127.0.0.1:{port}", "--seconds", "1")
+        r = run_cli("serve", str(tiny_model), "--listen", f"127.0.0.1:{port}", "--send", f"127.0.0.1:{free_port()}", "--seconds", "1")
     assert_one_line_error(r, f"127.0.0.1:{port}")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))

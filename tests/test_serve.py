@@ -189,7 +189,7 @@ def test_snapshot_writes_the_current_frame(engine, tmp_path):
 
 
 def test_subscribe_and_unsubscribe_live(engine, tmp_path):
-    extra = FrameReceiver("127.0.0.1", 0)
+    extra = FrameReceiver("127.0.0.1", 0, rcvbuf=0)
     with running_server(engine, tmp_path, fps=60.0) as (server, (rx,)):
         ctl = Controller(server)
         ctl.send("/ganplug/subscribe", "si", "127.0.0.1", extra.address[1])
@@ -259,11 +259,14 @@ def test_render_and_serve_agree_at_the_same_walk_time(engine, tmp_path):
         history = dict(server.history)
     assert len(got) == 12
     params = WalkParams(mode="slerp", seed=3, period=0.5)
-    # frames from the start, where the server kept its schedule, match render frame for frame
+    # frames whose walk time falls on render's grid (i / fps) match render's frame i. The server's
+    # first two frames both show walk time 0, so its frame n shows (n - 1) / fps: match by time, not id.
     rendered = dict(render_frames(engine, RenderConfig(output="-", walk=params, seconds=12 / fps, fps=fps)))
-    on_schedule = [f for f in got if math.isclose(history[f.frame_id], f.frame_id / fps, abs_tol=1e-9)]
-    for f in on_schedule:
-        np.testing.assert_array_equal(f.pixels, rendered[f.frame_id])
+    on_grid = [(f, round(history[f.frame_id] * fps)) for f in got]
+    on_grid = [(f, i) for f, i in on_grid if i in rendered and math.isclose(history[f.frame_id], i / fps, abs_tol=1e-9)]
+    assert len(on_grid) >= 3, "too few frames on render's schedule: the frame-for-frame check would compare nothing"
+    for f, i in on_grid:
+        np.testing.assert_array_equal(f.pixels, rendered[i])
     # and any frame matches render started at that frame's walk time
     for f in got[-3:]:
         (_, px), = render_frames(engine, RenderConfig(output="-", walk=params, seconds=1 / fps, fps=fps, start=history[f.frame_id]))
@@ -271,17 +274,36 @@ def test_render_and_serve_agree_at_the_same_walk_time(engine, tmp_path):
 
 
 def test_bpm_counts_period_in_beats_without_a_jump(engine, tmp_path):
+    from dataclasses import replace
+
+    from ganplug.runtime.walk import latent_at
+
     with running_server(engine, tmp_path, fps=30.0, initial=(("walk", "loop"), ("period", 4.0))) as (server, (rx,)):
         ctl = Controller(server)
-        collect(rx, count=3, seconds=5)
+        before = collect(rx, seconds=1.0)  # far enough into the loop that a jump would show
         ctl.send("/ganplug/bpm", "f", 120.0)  # 4 beats at 120 bpm = 2 s per loop
         assert wait_until(lambda: server.show.bpm == 120.0, 5)
         assert server.show.walker.params.period == 2.0
+        after = collect(rx, count=10, seconds=5)
+        history, params = dict(server.history), server.show.walker.params
         ctl.send("/ganplug/preset/save", "s", "tempo")
         assert wait_until((tmp_path / "presets" / "tempo.json").exists, 5)
         ctl.close()
     saved = json.loads((tmp_path / "presets" / "tempo.json").read_text())
     assert saved["bpm"] == 120.0 and saved["period"] == 4.0
+    # Each frame is the loop at walk time t with a period of 4 s (before) or 2 s (after): find which, and
+    # its position t / period in the loop. Without the rescaling the position would double at the change.
+    positions, periods = [], []
+    for f in before + after:
+        t = history[f.frame_id]
+        period = next((p for p in (4.0, 2.0)
+                       if np.array_equal(f.pixels, engine.run(latent_at(replace(params, period=p), t, 32)[None])[0])), None)
+        assert period is not None, f"frame {f.frame_id} is neither period's image at its walk time"
+        positions.append(t / period)
+        periods.append(period)
+    assert periods[0] == 4.0 and periods[-1] == 2.0 and positions[-1] > 0.3
+    steps = np.diff(positions)
+    assert steps.min() >= 0 and steps.max() < 0.1, steps  # one frame moves 1/120 or 1/60 of the loop
 
 
 def test_keyframes_without_arguments_go_back_to_consecutive_seeds(engine, tmp_path):

@@ -59,7 +59,7 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tiny_data, tmp_path):
     assert a["step"] == b["step"] == 12 and a["images_seen"] == b["images_seen"]
     for key in ("G", "G_ema", "D"):
         for name, t in a[key].items():
-            assert torch.allclose(t.float(), b[key][name].float(), atol=1e-6, rtol=0), (key, name)
+            assert torch.equal(t, b[key][name]), (key, name)  # bit-identical on one CPU process
 
 
 def test_resume_refuses_a_different_architecture(tiny_run, tmp_path):

@@ -72,11 +72,11 @@ def waves(waves_model):
 
 
 @contextlib.contextmanager
-def web_server(engine, tmp_path, token=None, zeroconf=False, **kw):
+def web_server(engine, tmp_path, token=None, zeroconf=False, origins=(), **kw):
     """A running Server with its web surface; yields (server, web, frame receiver)."""
     kw.setdefault("fps", 30.0)
     with running_server(engine, tmp_path, **kw) as (server, (rx,)):
-        web = WebSurface(server, WebConfig(listen="127.0.0.1:0", token=token, zeroconf=zeroconf)).start()
+        web = WebSurface(server, WebConfig(listen="127.0.0.1:0", token=token, origins=origins, zeroconf=zeroconf)).start()
         try:
             yield server, web, rx
         finally:
@@ -293,6 +293,21 @@ def test_page_messages_steer_the_server_and_errors_come_back(waves, tmp_path):
         assert server.show.walker.params.mode == "hold"  # the rejected walk changed nothing
 
 
+def test_a_looping_bundle_over_the_websocket_is_answered_and_the_page_goes_on(waves, tmp_path):
+    import struct
+
+    looping = b"#bundle\0" + struct.pack(">Qi", 1, -4)  # hung the web thread before the bounded parser
+    with web_server(waves, tmp_path) as (server, web, rx):
+        with connect(ws_url(web)) as ws:
+            ws.recv(timeout=5)
+            ws.send(looping)
+            reply = recv_until(ws, lambda m: isinstance(m, dict) and m["type"] == "reply")
+            assert "malformed OSC packet" in reply["messages"][0]["args"][0]
+            ws.send(json.dumps({"type": "osc", "address": "/ganplug/ping", "args": [5]}))
+            reply = recv_until(ws, lambda m: isinstance(m, dict) and m["type"] == "reply")
+            assert reply["messages"] == [{"address": "/ganplug/pong", "args": [5]}]
+
+
 def test_token_guards_the_page_and_its_websocket_not_oscquery(waves, tmp_path):
     with web_server(waves, tmp_path, token="s3cret-T0ken") as (server, web, rx):
         assert get(web, "/ui/")[0] == 403
@@ -319,9 +334,26 @@ def test_without_a_token_other_sites_cannot_drive_the_show(waves, tmp_path):
         with pytest.raises(InvalidStatus):
             connect(ws_url(web), origin=f"http://rebind.example:{port}",
                     additional_headers={"Host": f"rebind.example:{port}"}).close()
-        with connect(ws_url(web), origin="http://127.0.0.1:8000") as ws:  # a sketch served on this machine
+        # a sandboxed iframe on any site (or a file) sends Origin: null; another port is another origin
+        for origin in ("null", "http://127.0.0.1:8000", f"http://localhost:{port}"):
+            with pytest.raises(InvalidStatus) as e:
+                connect(ws_url(web), origin=origin).close()
+            assert e.value.response.status_code == 403, origin
+        with connect(ws_url(web), origin=f"http://127.0.0.1:{port}") as ws:  # the page's own origin
             assert json.loads(ws.recv(timeout=5))["type"] == "hello"
         assert get(web, "/ui/")[0] == 200
+
+
+def test_web_origin_lets_a_named_page_in_and_no_other(waves, tmp_path):
+    with web_server(waves, tmp_path, origins=("http://127.0.0.1:8000",)) as (server, web, rx):
+        with connect(ws_url(web), origin="http://127.0.0.1:8000") as ws:  # a sketch served on this machine
+            assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+        for origin in ("null", "http://127.0.0.1:8001", "https://127.0.0.1:8000"):
+            with pytest.raises(InvalidStatus):
+                connect(ws_url(web), origin=origin).close()
+    for bad in ("null", "http://127.0.0.1:8000/", "127.0.0.1:8000", "HTTP://X"):
+        assert_one_line_error(run_cli("serve", "nothing.onnx", "--listen", f"127.0.0.1:{free_port()}", "--send", f"127.0.0.1:{free_port()}",
+                                      "--web", f"127.0.0.1:{free_port()}", "--web-origin", bad), "--web-origin")
 
 
 def test_allow_applies_to_the_web_port(waves, tmp_path):
@@ -343,13 +375,16 @@ def test_serve_web_from_the_command_line(waves_model):
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/?HOST_INFO", timeout=10) as r:
             assert json.loads(r.read())["OSC_TRANSPORT"] == "UDP"
         # The port is taken now: a second server says so in one line.
-        r2 = run_cli("serve", str(waves_model), *WAVES, "--listen", f"127.0.0.1:{free_port()}", "--web", f"127.0.0.1:{web_port}", "--seconds", "1")
+        r2 = run_cli("serve", str(waves_model), *WAVES, "--listen", f"127.0.0.1:{free_port()}", "--send", f"127.0.0.1:{free_port()}",
+                     "--web", f"127.0.0.1:{web_port}", "--seconds", "1")
         assert_one_line_error(r2, f"127.0.0.1:{web_port}", "web")
     finally:
         proc.terminate()
         proc.wait(10)
-    assert_one_line_error(run_cli("serve", str(waves_model), "--web-token", "abc", "--seconds", "1"), "--web")
-    assert_one_line_error(run_cli("serve", str(waves_model), "--web", "--web-token", "a b", "--seconds", "1"), "--web-token")
+    ports = ("--listen", f"127.0.0.1:{free_port()}", "--send", f"127.0.0.1:{free_port()}")  # never the default ports
+    assert_one_line_error(run_cli("serve", str(waves_model), *ports, "--web-token", "abc", "--seconds", "1"), "--web")
+    assert_one_line_error(run_cli("serve", str(waves_model), *ports, "--web", f"127.0.0.1:{free_port()}", "--web-token", "a b",
+                                  "--seconds", "1"), "--web-token")
 
 
 def test_web_serving_imports_no_torch_and_zeroconf_is_optional(waves_model):
@@ -361,7 +396,8 @@ def test_web_serving_imports_no_torch_and_zeroconf_is_optional(waves_model):
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'onnxscript'))\n"
         "print('IMPORTED', bad)\n"
         "sys.modules['zeroconf'] = None  # as if the optional package were not installed\n"
-        f"rc2 = c.main(['serve', {str(waves_model)!r}, '--web', '127.0.0.1:{port}', '--zeroconf', '--seconds', '0.5'])\n"
+        f"rc2 = c.main(['serve', {str(waves_model)!r}, '--listen', '127.0.0.1:{free_port()}', '--send', '127.0.0.1:{free_port()}',"
+        f" '--web', '127.0.0.1:{port}', '--zeroconf', '--seconds', '0.5'])\n"
         "print('RC', rc, rc2)\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
@@ -476,7 +512,7 @@ def test_p5_sketch_draws_frames_and_steers_the_walk_with_the_mouse(waves, tmp_pa
     threading.Thread(target=files.serve_forever, daemon=True).start()
     shot = tmp_path / "p5-sketch.png"
     try:
-        with web_server(waves, tmp_path) as (server, web, rx):
+        with web_server(waves, tmp_path, origins=(f"http://127.0.0.1:{files.server_address[1]}",)) as (server, web, rx):
             out = browse("sketch", url=f"http://127.0.0.1:{files.server_address[1]}/index.html?server=127.0.0.1:{web.address[1]}",
                          x=0.9, y=0.25, screenshot=str(shot))
             sent = out["sketch"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..show.inbox import Event, Inbox
 from ..show.table import REPLIES
-from .audio import FEATURES, Features, open_source
+from .audio import FEATURES, Features, open_source, read_wav
 from .config import InstrumentConfig
 from .mapping import Binding, parse_audio_map
 from .midi import MidiInput, MidiMap
@@ -45,6 +45,19 @@ def parse_mappings(data: dict) -> Mappings:
     except TypeError as e:
         raise ConfigError(f"MIDI binding: {e}") from None
     return Mappings(audio, bindings, midi)
+
+
+def check_inputs(config: InstrumentConfig) -> None:
+    """Raise :class:`ConfigError` for an unreadable audio file, audio mapping or MIDI map, so that
+    ``serve`` can say so before it binds any port. Devices are checked when they open."""
+    for text in config.audio_map:
+        parse_audio_map(text)
+    if config.audio:
+        p = Path(config.audio)
+        if p.suffix.lower() == ".wav" or p.is_file():
+            read_wav(p)
+    if config.midi_map:
+        MidiMap.load(Path(config.midi_map))
 
 
 class Instrument:

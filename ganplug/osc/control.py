@@ -11,9 +11,11 @@ dispatcher would sleep until the tag, which a show loop cannot afford).
 from __future__ import annotations
 
 import logging
-import select
+import selectors
 import socket
 import threading
+import time
+from dataclasses import dataclass
 from typing import Callable
 
 from ..logs import LogThrottle
@@ -27,14 +29,28 @@ log = logging.getLogger("ganplug.control")
 
 MAX_TCP_PACKET = 1 << 20
 MAX_TCP_CLIENTS = 32
+TCP_IDLE_TIMEOUT = 30.0  # seconds a TCP control client may stay silent before it is closed
 RCVBUF_BYTES = 4 * 1024 * 1024  # the server's own control socket: a burst of messages waits here, not lost
 
 
-class ControlListener:
-    """Listens on UDP and TCP ``host:port`` (same number) and queues control events."""
+@dataclass
+class _Client:
+    source: str
+    buf: bytearray
+    last: float  # time.monotonic() of its last packet (or of its connection)
 
-    def __init__(self, host: str, port: int, inbox: Inbox, access: AllowList = AllowList(), tcp: bool = True):
+
+class ControlListener:
+    """Listens on UDP and TCP ``host:port`` (same number) and queues control events.
+
+    At most ``max_clients`` TCP clients at once; one silent for ``idle_timeout`` seconds is
+    closed, and when all places are taken the longest-silent client makes room for a new one.
+    """
+
+    def __init__(self, host: str, port: int, inbox: Inbox, access: AllowList = AllowList(), tcp: bool = True,
+                 idle_timeout: float = TCP_IDLE_TIMEOUT, max_clients: int = MAX_TCP_CLIENTS):
         self.inbox, self.access = inbox, access
+        self.idle_timeout, self.max_clients = idle_timeout, max_clients
         self.malformed = 0
         self.refused = 0
         self.warn = LogThrottle(log)
@@ -43,11 +59,13 @@ class ControlListener:
         self.tcp: socket.socket | None = None
         if tcp:
             try:
-                self.tcp = bind_tcp(host, self.address[1], 8, "listen for control on TCP")
+                self.tcp = bind_tcp(host, self.address[1], max(8, max_clients), "listen for control on TCP")
             except BaseException:
                 self.udp.close()
                 raise
-        self._clients: dict[socket.socket, tuple[str, bytearray]] = {}
+        self._clients: dict[socket.socket, _Client] = {}
+        # selectors (epoll/poll), not select.select: a descriptor above 1023 must not matter
+        self._selector = selectors.DefaultSelector()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ganplug-control", daemon=True)
 
@@ -60,6 +78,7 @@ class ControlListener:
         self._thread.join(timeout=2) if self._thread.is_alive() else None
         for c in list(self._clients):
             c.close()
+        self._selector.close()
         self.udp.close()
         if self.tcp is not None:
             self.tcp.close()
@@ -95,22 +114,29 @@ class ControlListener:
 
     def _loop(self) -> None:
         self.udp.setblocking(False)
+        self._selector.register(self.udp, selectors.EVENT_READ)
+        if self.tcp is not None:
+            self.tcp.setblocking(False)
+            self._selector.register(self.tcp, selectors.EVENT_READ)
         while not self._stop.is_set():
-            socks = [self.udp] + ([self.tcp] if self.tcp else []) + list(self._clients)
             try:
-                readable, _, _ = select.select(socks, [], [], 0.2)
-            except (OSError, ValueError):
-                readable = []
-            for s in readable:
+                ready = self._selector.select(0.2)
+            except (OSError, ValueError) as e:  # should not happen; never spin on it silently
+                self.warn(f"control reader: {type(e).__name__}: {e}", key="select")
+                time.sleep(0.2)
+                ready = []
+            for key, _ in ready:
+                s = key.fileobj
                 try:
                     if s is self.udp:
                         self._read_udp()
                     elif s is self.tcp:
                         self._accept()
-                    else:
+                    elif s in self._clients:
                         self._read_tcp(s)
                 except Exception as e:  # the reader must survive anything a peer sends
                     self.warn(f"control reader: {type(e).__name__}: {e}", key="reader")
+            self._close_idle()
 
     def _read_udp(self) -> None:
         for _ in range(256):
@@ -122,31 +148,59 @@ class ControlListener:
                 return  # e.g. ICMP errors reported on this socket
             if not self.access.allowed(addr[0]):
                 self.refused += 1
-                self.warn(f"ignoring control from {addr[0]} (not in --allow)", key="refused:" + addr[0])
+                self.warn(f"ignoring control from {addr[0]} and other sources not in --allow", key="refused")
                 continue
             self._packet(data, f"udp://{addr[0]}:{addr[1]}", self._udp_reply(addr))
 
     def _accept(self) -> None:
-        conn, addr = self.tcp.accept()
-        if not self.access.allowed(addr[0]) or len(self._clients) >= MAX_TCP_CLIENTS:
+        for _ in range(64):  # everyone waiting now, so a burst of connections is not held back
+            try:
+                conn, addr = self.tcp.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            self._admit(conn, addr)
+
+    def _admit(self, conn: socket.socket, addr: tuple) -> None:
+        if not self.access.allowed(addr[0]):
             self.refused += 1
-            self.warn(f"refusing TCP control from {addr[0]}", key="refused:" + addr[0])
+            self.warn(f"refusing TCP control from {addr[0]} and other sources not in --allow", key="refused")
             conn.close()
             return
+        if len(self._clients) >= self.max_clients:
+            idlest = min(self._clients, key=lambda c: self._clients[c].last)
+            self.warn(f"{self.max_clients} TCP control clients: closing the longest silent "
+                      f"({self._clients[idlest].source}) to serve a new one", key="tcp-full")
+            self._drop(idlest)
         conn.setblocking(False)
-        self._clients[conn] = (f"tcp://{addr[0]}:{addr[1]}", bytearray())
+        self._clients[conn] = _Client(f"tcp://{addr[0]}:{addr[1]}", bytearray(), time.monotonic())
+        self._selector.register(conn, selectors.EVENT_READ)
+
+    def _drop(self, conn: socket.socket) -> None:
+        del self._clients[conn]
+        try:
+            self._selector.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        conn.close()
+
+    def _close_idle(self) -> None:
+        cutoff = time.monotonic() - self.idle_timeout
+        for conn in [c for c, client in self._clients.items() if client.last < cutoff]:
+            log.info("closing TCP control client %s: silent for %.0f s", self._clients[conn].source, self.idle_timeout)
+            self._drop(conn)
 
     def _read_tcp(self, conn: socket.socket) -> None:
-        source, buf = self._clients[conn]
+        client = self._clients[conn]
         try:
-            packets = read_packets(conn, buf, MAX_TCP_PACKET)
+            packets = read_packets(conn, client.buf, MAX_TCP_PACKET)
         except ValueError as e:
             self.malformed += 1
-            self.warn(f"{source}: {e}; closing", key="tcp-frame")
+            self.warn(f"{client.source}: {e}; closing", key="tcp-frame")
             packets = None
         if packets is None:
-            conn.close()
-            del self._clients[conn]
+            self._drop(conn)
             return
+        if packets:
+            client.last = time.monotonic()
         for pkt in packets:
-            self._packet(pkt, source, self._tcp_reply(conn))
+            self._packet(pkt, client.source, self._tcp_reply(conn))

@@ -8,15 +8,14 @@ framing (a 4-byte big-endian length before each packet).
 from __future__ import annotations
 
 import logging
-import select
+import selectors
 import socket
 import time
 from typing import Callable, Iterator
 
-from pythonosc.osc_packet import OscPacket
-
 from ..net import bind_tcp, bind_udp
 from .frames import FRAME_ADDRESS, Frame, FrameAssembler
+from .packet import parse_packet
 from .stream import read_packets
 
 log = logging.getLogger("ganplug.receive")
@@ -28,38 +27,41 @@ MessageHandler = Callable[[str, tuple], None]
 
 
 def messages_of(packet: bytes) -> list[tuple[str, tuple]]:
-    """(address, args) of every message in an OSC packet; raises ValueError if malformed."""
-    try:
-        return [(m.message.address, tuple(m.message.params)) for m in OscPacket(packet).messages]
-    except Exception as e:  # python-osc raises several types on malformed input
-        raise ValueError(f"malformed OSC packet: {e}") from None
+    """(address, args) of every message in an OSC packet; raises ValueError
+    (:class:`~ganplug.osc.packet.MalformedPacket`) if malformed or beyond the parser's bounds."""
+    return parse_packet(packet)
 
 
 class FrameReceiver:
     """Listen on UDP (``transport='udp'``) or TCP and yield complete frames.
 
-    Other messages go to ``on_message(address, args)`` if given.
+    Other messages go to ``on_message(address, args)`` if given. ``rcvbuf`` is the UDP
+    receive buffer asked for (0 keeps the operating system's default, as most apps do).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 9001, transport: str = "udp",
-                 on_message: MessageHandler | None = None, max_pending: int = 4):
+                 on_message: MessageHandler | None = None, max_pending: int = 4, rcvbuf: int = RCVBUF_BYTES):
         self.assembler = FrameAssembler(max_pending)
         self.on_message = on_message
         self.transport = transport
         self.malformed = 0
         self._tcp_clients: dict[socket.socket, bytearray] = {}
         if transport == "udp":
-            self.sock = bind_udp(host, port, RCVBUF_BYTES)
+            self.sock = bind_udp(host, port, rcvbuf)
         elif transport == "tcp":
             self.sock = bind_tcp(host, port, 8)
         else:
             raise ValueError(f"transport must be udp or tcp, not {transport!r}")
         self.address = self.sock.getsockname()[:2]
+        # selectors, not select.select: a descriptor number above 1023 must not matter
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self.sock, selectors.EVENT_READ)
 
     def close(self) -> None:
         for c in list(self._tcp_clients):
             c.close()
         self._tcp_clients.clear()
+        self._selector.close()
         self.sock.close()
 
     def __enter__(self) -> "FrameReceiver":
@@ -71,7 +73,7 @@ class FrameReceiver:
     def _packets(self, timeout: float) -> list[bytes]:
         """Packets that arrive within ``timeout`` seconds (at least one wait)."""
         if self.transport == "udp":
-            r, _, _ = select.select([self.sock], [], [], timeout)
+            r = self._selector.select(timeout)
             out = []
             if r:
                 self.sock.setblocking(False)
@@ -83,13 +85,14 @@ class FrameReceiver:
                 finally:
                     self.sock.setblocking(True)
             return out
-        r, _, _ = select.select([self.sock, *self._tcp_clients], [], [], timeout)
         out = []
-        for s in r:
+        for key, _ in self._selector.select(timeout):
+            s = key.fileobj
             if s is self.sock:
                 conn, _ = self.sock.accept()
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._tcp_clients[conn] = bytearray()
+                self._selector.register(conn, selectors.EVENT_READ)
                 continue
             try:
                 packets = read_packets(s, self._tcp_clients[s], MAX_TCP_PACKET, 1 << 20)
@@ -97,6 +100,7 @@ class FrameReceiver:
                 self.malformed += 1
                 packets = None
             if packets is None:
+                self._selector.unregister(s)
                 s.close()
                 del self._tcp_clients[s]
                 continue

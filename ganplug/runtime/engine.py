@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import contract
-from ..errors import ConfigError, ContractError, ModelFileError
+from ..errors import ConfigError, ContractError, EngineError, ModelFileError
 from .foreign import ForeignAdapter, ForeignSpec
 
 log = logging.getLogger("ganplug.engine")
@@ -47,7 +47,7 @@ def _session_options(config: EngineConfig):
     opts.intra_op_num_threads = config.threads or _default_threads()
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.spinning else "0")
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4  # fatal only: a failing run is reported by us, in one line
     return opts
 
 
@@ -151,11 +151,17 @@ class Engine:
         self.provider = "cuda" if "CUDAExecutionProvider" in used else "cpu"
         self.foreign = ForeignAdapter(self.session, str(path), config.foreign) if config.foreign else None
         self.info = self.foreign.info if self.foreign is not None else _contract_info(self.session, str(path))
+        if self.foreign is None:
+            contract.check_sizes(str(path), self.info.z_dim, self.info.frame_shape)
+        self._note_precision(path)
+        self.io_binding = self.foreign is None and (self.provider == "cuda" if config.io_binding is None else config.io_binding)
+        self._bound: dict[int, tuple] = {}  # batch size -> (binding, z buffer, truncation buffer, output buffer)
+        self.warmed = False
+
+    def _note_precision(self, path: Path) -> None:
         if self.provider == "cpu" and self.info.meta is not None and self.info.meta.precision == "fp16":
             log.warning("%s is an fp16 model, meant for GPUs: on the CPU it is no faster than its fp32 export "
                         "(export without --half for CPU serving)", path.name)
-        self.io_binding = self.foreign is None and (self.provider == "cuda" if config.io_binding is None else config.io_binding)
-        self._bound: dict[int, tuple] = {}  # batch size -> (binding, z buffer, truncation buffer, output buffer)
 
     def _feed(self, z: np.ndarray, truncation: float) -> dict[str, np.ndarray]:
         z = np.ascontiguousarray(z, dtype=np.float32)
@@ -203,7 +209,21 @@ class Engine:
         return frames.copy() if device == "cpu" else frames
 
     def warm_up(self, runs: int = 2) -> None:
-        """Run a few frames so the first real frame does not pay for allocation."""
+        """Run a few frames so the first real frame does not pay for allocation (once per engine).
+
+        A model that loads but cannot run, or makes frames of another shape than it declares,
+        is an :class:`EngineError` / :class:`ContractError` here, in one line."""
+        if self.warmed:
+            return
         z = np.zeros((1, self.info.z_dim), np.float32)
         for _ in range(runs):
-            self.run(z)
+            try:
+                frames = self.run(z)
+            except Exception as e:  # onnxruntime's own exception types
+                lines = str(e).strip().splitlines()
+                raise EngineError(f"{self.info.path}: loads but fails on its first frame: "
+                                  f"{(lines[0] if lines else type(e).__name__)[:200]}") from None
+            if frames.shape[1:] != self.info.frame_shape:
+                raise ContractError(f"{self.info.path}: makes frames of {frames.shape[1:]}, "
+                                    f"but declares {self.info.frame_shape}")
+        self.warmed = True

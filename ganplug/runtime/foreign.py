@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..contract import ModelInfo
-from ..errors import ContractError
+from ..contract import ModelInfo, check_sizes
+from ..errors import ContractError, EngineError
 
 RANGES = {"-1,1": (1.0, 127.5), "0,1": (0.0, 255.0), "0,255": (0.0, 1.0)}  # (offset, scale): (x + offset) * scale
 ALIASES = {"signed": "-1,1", "unit": "0,1", "byte": "0,255"}  # names that do not start with '-' on a command line
@@ -29,6 +29,11 @@ class ForeignSpec:
     output_range: str = "-1,1"
     z_dim: int | None = None
     layout: str = "nchw"
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return (lines[0] if lines else type(e).__name__)[:200]
 
 
 def _static(d: Any) -> int | None:
@@ -66,7 +71,11 @@ class ForeignAdapter:
         self.rank4 = len(inp.shape) == 4
         self.offset, self.scale = RANGES[out_range]
         self.layout = spec.layout
-        probe = self.session.run([out_name], {name: self._shape(np.zeros((1, z_dim), np.float32))})[0]
+        check_sizes(path, z_dim, list(outputs[out_name].shape)[1:])
+        try:
+            probe = self.session.run([out_name], {name: self._shape(np.zeros((1, z_dim), np.float32))})[0]
+        except Exception as e:  # onnxruntime's own exception types: the graph cannot run
+            raise EngineError(f"{path}: loads but fails on its first frame: {_first_line(e)}") from None
         if probe.ndim != 4:
             raise ContractError(f"{path}: output {out_name!r} has rank {probe.ndim}, expected 4 (an image batch)")
         n, a, b, c = probe.shape

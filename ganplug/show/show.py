@@ -151,7 +151,8 @@ class Show:
                 self.replies.error(ev, f"{ev.address}: {n}")
         except BadMessage as e:
             self.bad_messages += 1
-            self._warn(f"{ev.source}: {e}", key=str(e)[:40])
+            # Keyed by kind: endless distinct bad addresses are a few lines, not one each.
+            self._warn(f"{ev.source}: {e}", key="bad:" + (ev.address if ev.address in INBOUND else "unknown-address"))
             self.replies.error(ev, str(e))
         except Exception as e:  # a bug must not stop the show: report it and keep streaming
             log.debug("handling %s failed", ev.address, exc_info=True)

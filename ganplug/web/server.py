@@ -48,7 +48,7 @@ from ..show.inbox import Event
 from ..show.reply import error_packet
 from ..show.table import ERROR, INBOUND
 from . import oscquery
-from .config import JPEG_QUALITY, WebConfig, check_token
+from .config import JPEG_QUALITY, WebConfig, check_origins, check_token
 
 if TYPE_CHECKING:
     from ..runtime.server import Server
@@ -117,16 +117,6 @@ def _local_name(host: str) -> bool:
         return False
 
 
-def _loopback(host: str) -> bool:
-    h = host.strip("[]").lower()
-    if h == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(h).is_loopback
-    except ValueError:
-        return False
-
-
 class _Page:
     """One connected page (or sketch): its socket and its flow-control state."""
 
@@ -169,6 +159,7 @@ class WebSurface:
     def __init__(self, server: "Server", config: WebConfig = WebConfig()):
         self.server, self.config = server, config
         check_token(config.token)
+        check_origins(config.origins)
         if config.zeroconf:
             from .advertise import require
 
@@ -414,10 +405,12 @@ class WebSurface:
         return hmac.compare_digest(given.encode(), want.encode())
 
     def _origin_ok(self, request: Request, websocket: bool) -> bool:
-        """Without a token, only pages from this server, a loopback origin or a file may control the show.
+        """Without a token, only this server's own page, or a page ``--web-origin`` names, may control the show.
 
-        Any web site a performer visits could otherwise open ws://127.0.0.1:PORT/ui/ws. The Host
-        check keeps out DNS-rebinding pages, which reach us under a name of their own."""
+        Any web site a performer visits could otherwise open ws://127.0.0.1:PORT/ui/ws; a sandboxed
+        iframe or a file sends ``Origin: null``, which names no one and is refused. The Host check
+        keeps out DNS-rebinding pages, which reach us under a name of their own. A handshake without
+        Origin is not from a browser (browsers always send it) and passes."""
         if self.config.token is not None:
             return True
         host = request.headers.get("Host", "")
@@ -426,10 +419,10 @@ class WebSurface:
         if not websocket:
             return True
         origin = request.headers.get("Origin")
-        if origin is None or origin == "null":
+        if origin is None or origin in self.config.origins:
             return True
         o = urlsplit(origin)
-        return o.netloc == host or _loopback(o.hostname or "")
+        return o.scheme in ("http", "https") and o.netloc.lower() == host.lower()
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         """Everything but an accepted WebSocket: the page, OSCQuery, refusals. None = go on to the WebSocket."""
