@@ -164,7 +164,7 @@ def test_oscquery_requests_are_answered_with_a_status(engine, tmp_path):
     from ganplug.web import oscquery
 
     with _web(engine, tmp_path) as (server, web):
-        root = oscquery.namespace(server.info.z_dim, server.performance_state())
+        root = oscquery.namespace(server.info.z_dim, server.show.capture())
 
         @NETWORK
         @given(st.text(max_size=40), st.one_of(st.sampled_from(list(oscquery.ATTRIBUTES) + ["HOST_INFO", ""]), st.text(max_size=20)),
