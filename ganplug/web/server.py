@@ -48,6 +48,7 @@ from ..show.inbox import Event
 from ..show.reply import error_packet
 from ..show.table import ERROR, INBOUND
 from . import oscquery
+from .listen import ListenSession
 from .config import JPEG_QUALITY, WebConfig, check_origins, check_token
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ PROTECTED = ("/ui/", WS_PATH)  # what the token guards: the frames and the contr
 FRAME_HEADER = struct.Struct(">IHHBBH")  # frame id, width, height, channels, format (0 JPEG, 1 PNG), reserved
 FORMAT_JPEG, FORMAT_PNG = 0, 1
 MAX_MESSAGE = 256 * 1024  # a page message: /ganplug/z with 4096 floats fits
+LISTEN_PERIOD = 0.05  # seconds between checks for changed values on OSCQuery LISTEN channels
 MAX_REPLIES = 64  # replies queued for one page before the oldest are dropped
 
 
@@ -375,6 +377,9 @@ class WebSurface:
                 "osc_port": self.server.listener.address[1], "state": self.state()}
 
     async def _session(self, ws: ServerConnection) -> None:
+        if ws.request is not None and urlsplit(ws.request.path).path != WS_PATH:
+            await self._listen_session(ws)
+            return
         ip, port = ws.remote_address[:2]
         page = _Page(ws, f"web://{ip}:{port}")
         self.pages.add(page)
@@ -394,6 +399,29 @@ class WebSurface:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             log.info("page from %s left after %d frames", ip, page.frames_sent)
+
+    async def _listen_session(self, ws: ServerConnection) -> None:
+        """An OSCQuery client's WebSocket: LISTEN/IGNORE in, changed values out as binary OSC.
+
+        It only reads: control goes to the OSC port (HOST_INFO's OSC_PORT) or the page's WebSocket."""
+        session = ListenSession()
+
+        async def push() -> None:
+            while True:
+                await asyncio.sleep(LISTEN_PERIOD)
+                if session.paths:
+                    for packet in session.changes(self.server.show.capture()):
+                        await ws.send(packet)
+        task = asyncio.create_task(push())
+        try:
+            async for data in ws:
+                if isinstance(data, str):
+                    session.command(data)
+        except ConnectionClosed:
+            pass
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -437,6 +465,8 @@ class WebSurface:
             return _text(302, "", [("Location", "/ui/" + (f"?{url.query}" if url.query else ""))])
         if path.startswith("/ui/"):
             return self._page_request(request, path, parse_qs(url.query))
+        if "websocket" in request.headers.get("Upgrade", "").lower():  # OSCQuery's LISTEN channel
+            return None if self._origin_ok(request, websocket=True) else _text(403, "forbidden: cross-site request\n")
         return self._oscquery(connection, path, url.query)
 
     def _page_request(self, request: Request, path: str, query: dict[str, list[str]]) -> Response | None:
