@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 
 from .addr import host_port
+from .runtime.config import DEFAULT_LISTEN
+from .web.config import WebConfig
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -41,8 +43,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class DoctorConfig:
-    listen: str = "127.0.0.1:9000"  # the control port `serve` would take (UDP and TCP)
-    web: str = "127.0.0.1:9002"  # the port `serve --web` would take (TCP)
+    listen: str = DEFAULT_LISTEN  # the control port `serve` would take (UDP and TCP)
+    web: str = WebConfig.listen  # the port `serve --web` would take (TCP)
     runs: int = 20  # timed runs of the bundled model
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..addr import DEFAULT_FRAMES
 from ..instrument.config import InstrumentConfig
 from ..osc.frames import DEFAULT_MAX_DATAGRAM
 
-DEFAULT_SEND = "127.0.0.1:9001"
+DEFAULT_SEND = DEFAULT_FRAMES  # where frames go, and where `ganplug receive` listens
 DEFAULT_LISTEN = "127.0.0.1:9000"
 
 
