@@ -52,6 +52,13 @@ async function hold(page, locator, ms) {
   await page.mouse.up();
 }
 
+async function expectSeed(page, a, rec) {
+  // The seed the server reports (its state push), when the action says which it should be.
+  if (a.expect_seed === undefined) return;
+  await waitFor(page, (s) => window.ganplug.surface.state.seed === s, a.expect_seed, 10000);
+  rec.seed = a.expect_seed;
+}
+
 const ACTIONS = {
   async "tap-seed"(page, a, rec) {
     const thumb = page.locator("#seed-grid .thumb").nth(a.index);
@@ -86,10 +93,10 @@ const ACTIONS = {
     rec.axes = s.axes;
     rec.sent = s.sent.filter(([addr]) => /\/(direction|z)\/\d+$/.test(addr)).slice(-4);
   },
-  async key(page, a) {
-    await page.locator("body").click({ position: { x: 2, y: 2 }, force: true, trial: true }).catch(() => {});
+  async key(page, a, rec) {
     await page.keyboard.press(a.key);
     await page.waitForTimeout(a.wait || 300);
+    await expectSeed(page, a, rec);
   },
   async preset(page, a, rec) {
     await waitFor(page, (n) => [...document.querySelectorAll("#pad-grid .pad")].some((b) => b.dataset.preset === n &&
@@ -97,6 +104,7 @@ const ACTIONS = {
     rec.pads = await page.$$eval("#pad-grid .pad", (bs) => bs.map((b) => b.dataset.preset));
     await page.click(`#pad-grid [data-preset="${a.name}"]`);
     await page.waitForTimeout(a.wait || 300);
+    await expectSeed(page, a, rec);
   },
   async save(page, a, rec) {
     const before = (await surface(page)).presets.length;
