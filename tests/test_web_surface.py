@@ -168,7 +168,8 @@ def test_surface_on_a_phone_fits_and_a_tap_goes_to_the_seed(default_engine, tmp_
     shot = tmp_path / "web-phone.png"
     with web_server(default_engine, tmp_path, token="tok", initial=(("walk", "hold"),)) as (server, web, rx):
         out = surface(f"http://127.0.0.1:{web.address[1]}/ui/?token=tok", **PHONE, screenshot=str(shot),
-                      actions=[{"do": "tap-seed", "index": 3}, {"do": "hold-seed", "index": 5}])
+                      actions=[{"do": "tap-seed", "index": 3}, {"do": "hold-seed", "index": 5}, {"do": "sleep", "ms": 500},
+                               {"do": "screenshot", "path": str(shot)}])
         tapped, held = out["actions"][0]["seed"], out["actions"][1]["seed"]
         assert wait_until(lambda: server.show.walker.params.seed == tapped, 5)
         assert server.show.walker.params.keyframes == (held,)
@@ -180,8 +181,15 @@ def test_surface_on_a_phone_fits_and_a_tap_goes_to_the_seed(default_engine, tmp_
 def test_surface_on_a_tablet_fits_and_the_xy_pad_moves_two_directions(default_engine, tmp_path):
     shot = tmp_path / "web-tablet.png"
     with web_server(default_engine, tmp_path, initial=(("walk", "hold"), ("seed", 20))) as (server, web, rx):
+        ctl = Controller(server)
+        for seed, name in ((33, "dusk"), (58, "storm"), (20, "start")):  # pads for the screenshot
+            ctl.send("/ganplug/seed", "i", seed)
+            ctl.send("/ganplug/preset/save", "s", name)
+        ctl.close()
+        assert wait_until(lambda: (tmp_path / "presets" / "start.json").exists() and server.show.walker.params.seed == 20, 5)
         out = surface(f"http://127.0.0.1:{web.address[1]}/ui/", **TABLET, screenshot=str(shot), actions=[
             {"do": "xy", "axes": [2, 5], "spring": False, "x": 0.75, "y": 0.25},
+            {"do": "hold-seed", "index": 2}, {"do": "hold-seed", "index": 7}, {"do": "sleep", "ms": 500},
             {"do": "screenshot", "path": str(shot)}])
         xy = out["actions"][0]
         assert xy["kind"] == "direction" and xy["axes"] == [2, 5]

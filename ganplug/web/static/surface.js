@@ -322,13 +322,16 @@
 
   // ------------------------------------------------------------------ from the server
 
-  let pingId = 1, pingAt = new Map();
-  setInterval(() => {
+  // The control round trip shown beside the fps: a /ganplug/ping through the show's inbox and back.
+  let pingId = 1;
+  const pingAt = new Map();
+  const ping = () => {
     if (!g.stats.connected) return;
     pingId = (pingId % 1000000) + 1;
     pingAt.set(pingId, performance.now());
     g.send("/ganplug/ping", [pingId]);
-  }, 2000);
+  };
+  setInterval(ping, 2000);
 
   g.on("reply", (msg) => {
     for (const r of msg.messages) {
@@ -343,6 +346,7 @@
     buildSliders(msg.table);
     fillAxes();
     loadPresets();
+    ping();
   });
 
   g.on("state", (msg) => {
