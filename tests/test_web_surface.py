@@ -16,8 +16,9 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from conftest import NODE_DIR
-from serving import Controller, collect, wait_until
+from conftest import NODE_DIR, free_port
+from ganplug.web import WebConfig, WebSurface
+from serving import Controller, collect, running_server, wait_until
 from test_web import get, keep_artifact, need_browser, waves, waves_model, web_server, ws_url  # noqa: F401 (fixtures)
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "mobile": True}
@@ -263,3 +264,34 @@ def test_two_surfaces_stay_in_sync_within_a_state_period(waves, tmp_path):
     print("sync:", out["sync"], f"(state period {period_ms:.0f} ms)")
     # click -> next frame applies it (≤ 33 ms) -> next state push (≤ one period) -> the other page draws it
     assert all(s["ms"] <= period_ms + 250 for s in out["sync"]), out["sync"]
+
+
+def test_the_surface_reconnects_by_itself_when_the_server_restarts(waves, tmp_path):
+    node, chromium = need_browser()
+    port = free_port()
+    args = {"chromium": chromium, "url": f"http://127.0.0.1:{port}/ui/", **PHONE, "actions": [{"do": "reconnect", "expect_seed": 77}]}
+
+    def show(seed: int):
+        return running_server(waves, tmp_path, initial=(("walk", "hold"), ("seed", seed)), fps=30.0)
+    with show(5) as (server, _):
+        web = WebSurface(server, WebConfig(listen=f"127.0.0.1:{port}")).start()
+        proc = subprocess.Popen([node, str(NODE_DIR / "surface.js"), json.dumps(args)], stdout=subprocess.PIPE, text=True, cwd=NODE_DIR)
+        # the page is open once it has a connection and has asked for its grid's 32 thumbnails
+        opened = wait_until(lambda: web.pages and web.thumbs.rendered >= 32, 60)
+        time.sleep(0.5)
+        web.close()
+    try:
+        assert opened
+        time.sleep(1.0)
+        with show(77) as (server, _):
+            web = WebSurface(server, WebConfig(listen=f"127.0.0.1:{port}")).start()
+            try:
+                stdout, _ = proc.communicate(timeout=90)
+            finally:
+                web.close()
+    finally:
+        proc.kill()
+    out = json.loads([ln for ln in stdout.splitlines() if ln.startswith("{")][-1])
+    assert "failure" not in out, out["failure"]
+    assert out["actions"][0]["seed"] == 77
+    print(f"reconnected {out['actions'][0]['ms']} ms after the page saw the server go")

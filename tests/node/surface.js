@@ -112,6 +112,14 @@ const ACTIONS = {
     await waitFor(page, (n) => window.ganplug.surface.presets.length > n, before);
     rec.pads = (await surface(page)).presets.map((p) => p.name);
   },
+  async reconnect(page, a, rec) {
+    // The server goes away and comes back (the test restarts it): the page finds it again by itself.
+    await waitFor(page, () => !window.ganplug.stats.connected, null, 30000);
+    const t0 = Date.now();
+    await waitFor(page, (s) => window.ganplug.stats.connected && window.ganplug.surface.state.seed === s, a.expect_seed, 30000);
+    rec.ms = Date.now() - t0;
+    rec.seed = a.expect_seed;
+  },
   async sleep(page, a) { await page.waitForTimeout(a.ms); },
   async screenshot(page, a) { await page.screenshot({ path: a.path }); },
 };
