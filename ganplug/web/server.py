@@ -30,7 +30,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
@@ -433,7 +433,7 @@ class WebSurface:
         response = self._http(connection, request)
         return await response if inspect.isawaitable(response) else response
 
-    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+    def _http(self, connection: ServerConnection, request: Request) -> Response | Awaitable[Response] | None:
         """Everything but an accepted WebSocket: the page, OSCQuery, refusals. None = go on to the WebSocket."""
         url = urlsplit(request.path)
         path = unquote(url.path) or "/"
@@ -448,7 +448,7 @@ class WebSurface:
             return self._page_request(request, path, parse_qs(url.query))
         return self._oscquery(connection, path, url.query)
 
-    def _page_request(self, request: Request, path: str, query: dict[str, list[str]]):
+    def _page_request(self, request: Request, path: str, query: dict[str, list[str]]) -> Response | Awaitable[Response] | None:
         routed = surface.is_route(path)  # thumbnails and presets: guarded like the page, Origin checked like the WebSocket
         if path in PROTECTED or routed:
             if not self._token_ok(query):
