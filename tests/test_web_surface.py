@@ -175,11 +175,13 @@ def test_surface_on_a_phone_fits_and_a_tap_goes_to_the_seed(default_engine, tmp_
     with web_server(default_engine, tmp_path, token="tok", initial=(("walk", "hold"),)) as (server, web, rx):
         out = surface(f"http://127.0.0.1:{web.address[1]}/ui/?token=tok", **PHONE, screenshot=str(shot),
                       actions=[{"do": "tap-seed", "index": 3}, {"do": "hold-seed", "index": 5}, {"do": "sleep", "ms": 500},
-                               {"do": "screenshot", "path": str(shot)}])
+                               {"do": "screenshot", "path": str(shot)}, {"do": "fullscreen"}])
         tapped, held = out["actions"][0]["seed"], out["actions"][1]["seed"]
         assert wait_until(lambda: server.show.walker.params.seed == tapped, 5)
         assert server.show.walker.params.keyframes == (held,)
     assert (tapped, held) == (4, 10)  # the grid shows the seeds after the current one: 1… then 5…
+    full = out["actions"][-1]
+    assert full["on"] and full["off"] and full["full"] == [390, 390], full  # a tap: the picture the width of the phone
     assert_fits(out, picture=200)
     print(f"phone: picture {out['boxes']['picture']}, screenshot kept as {keep_artifact(shot)}")
 

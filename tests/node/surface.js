@@ -120,6 +120,17 @@ const ACTIONS = {
     rec.ms = Date.now() - t0;
     rec.seed = a.expect_seed;
   },
+  async fullscreen(page, a, rec) {
+    // A tap on the picture: the picture alone, as large as the screen allows; a second tap: the surface again.
+    await page.click("#view");
+    await page.waitForTimeout(300);
+    const box = await page.locator("#view").boundingBox();
+    rec.full = [Math.round(box.width), Math.round(box.height)];
+    rec.on = await page.evaluate(() => document.body.classList.contains("full"));
+    await page.click("#view");
+    await page.waitForTimeout(300);
+    rec.off = await page.evaluate(() => !document.body.classList.contains("full"));
+  },
   async sleep(page, a) { await page.waitForTimeout(a.ms); },
   async screenshot(page, a) { await page.screenshot({ path: a.path }); },
 };
