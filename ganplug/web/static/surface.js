@@ -194,7 +194,7 @@
     for (const [i, id] of [[0, "#ax-x"], [1, "#ax-y"]]) {
       const sel = $(id);
       sel.replaceChildren(...Array.from({ length: n }, (_, k) => el("option", { value: k, textContent: `${label} ${k}` })));
-      S.axes[i] = Math.min(i, n - 1);
+      if (!(S.axes[i] < n)) S.axes[i] = Math.min(i, n - 1); // a reconnect keeps the performer's choice
       sel.value = S.axes[i];
       sel.onchange = () => { S.axes[i] = Number(sel.value); lastSent = [null, null]; showXY(true); };
     }
