@@ -471,7 +471,7 @@ def test_page_in_chromium_on_a_phone_shows_frames_and_its_slider_steers_the_stat
     shot = tmp_path / "web-ui-phone.png"
     with web_server(waves, tmp_path, token="tok") as (server, web, rx):
         rx.on_message = lambda address, args: states.append(args) if address == "/ganplug/state" else None
-        out = browse("page", url=f"http://127.0.0.1:{web.address[1]}/ui/?token=tok", viewport={"width": 390, "height": 844},
+        out = browse("page", url=f"http://127.0.0.1:{web.address[1]}/ui/?token=tok#table", viewport={"width": 390, "height": 844},
                      mobile=True, slider="/ganplug/truncation", fraction=0.25, screenshot=str(shot))
         # what an OSC receiver sees: /ganplug/state iisfffiff, truncation is the fifth value
         want = out["slider_value"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import http
+import inspect
 import io
 import ipaddress
 import json
@@ -29,7 +30,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
@@ -47,9 +48,10 @@ from ..osc.receive import messages_of
 from ..show.inbox import Event
 from ..show.reply import error_packet
 from ..show.table import ERROR, INBOUND
-from . import oscquery
+from . import oscquery, surface
 from .listen import ListenSession
 from .config import JPEG_QUALITY, WebConfig, check_origins, check_token
+from .thumbs import Thumbnails
 
 if TYPE_CHECKING:
     from ..runtime.server import Server
@@ -58,7 +60,7 @@ log = logging.getLogger("ganplug.web")
 
 STATIC = Path(__file__).parent / "static"
 PAGE_FILES = {"/ui/": ("index.html", "text/html; charset=utf-8"), "/ui/app.js": ("app.js", "text/javascript; charset=utf-8"),
-              "/ui/app.css": ("app.css", "text/css; charset=utf-8")}
+              "/ui/app.css": ("app.css", "text/css; charset=utf-8"), "/ui/surface.js": ("surface.js", "text/javascript; charset=utf-8")}
 WS_PATH = "/ui/ws"
 PROTECTED = ("/ui/", WS_PATH)  # what the token guards: the frames and the controls; app.js and app.css are public code
 FRAME_HEADER = struct.Struct(">IHHBBH")  # frame id, width, height, channels, format (0 JPEG, 1 PNG), reserved
@@ -184,6 +186,7 @@ class WebSurface:
         self.advertiser = None
         self._warn = LogThrottle(log)
         self.frames = WebFrames(self)
+        self.thumbs = Thumbnails(server.engine, server.show.directions, server.show.check_preset)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -211,6 +214,7 @@ class WebSurface:
         if self._thread.is_alive():
             self._thread.join(5)
         self._encoder.shutdown(wait=False, cancel_futures=True)
+        self.thumbs.close()
         self.sock.close()
 
     def _run(self) -> None:
@@ -230,7 +234,7 @@ class WebSurface:
         self._stop = asyncio.get_running_loop().create_future()
         ws_log = logging.getLogger("ganplug.web.websockets")
         ws_log.setLevel(logging.ERROR)  # a client that hangs up mid-handshake is not news
-        async with serve(self._session, sock=self.sock, process_request=self._http, logger=ws_log, compression=None,
+        async with serve(self._session, sock=self.sock, process_request=self._process, logger=ws_log, compression=None,
                          max_size=MAX_MESSAGE, ping_interval=10, ping_timeout=20, close_timeout=1,
                          server_header=f"ganplug/{__version__}"):
             self._ready.set()
@@ -452,7 +456,12 @@ class WebSurface:
         o = urlsplit(origin)
         return o.scheme in ("http", "https") and o.netloc.lower() == host.lower()
 
-    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process(self, connection: ServerConnection, request: Request) -> Response | None:
+        """websockets' process_request: the surface's thumbnails are awaited here, everything else answers at once."""
+        response = self._http(connection, request)
+        return await response if inspect.isawaitable(response) else response
+
+    def _http(self, connection: ServerConnection, request: Request) -> Response | Awaitable[Response] | None:
         """Everything but an accepted WebSocket: the page, OSCQuery, refusals. None = go on to the WebSocket."""
         url = urlsplit(request.path)
         path = unquote(url.path) or "/"
@@ -469,12 +478,15 @@ class WebSurface:
             return None if self._origin_ok(request, websocket=True) else _text(403, "forbidden: cross-site request\n")
         return self._oscquery(connection, path, url.query)
 
-    def _page_request(self, request: Request, path: str, query: dict[str, list[str]]) -> Response | None:
-        if path in PROTECTED:
+    def _page_request(self, request: Request, path: str, query: dict[str, list[str]]) -> Response | Awaitable[Response] | None:
+        routed = surface.is_route(path)  # thumbnails and presets: guarded like the page, Origin checked like the WebSocket
+        if path in PROTECTED or routed:
             if not self._token_ok(query):
                 return _text(403, "forbidden: this page needs its token: open the address `ganplug serve` printed (…/ui/?token=…)\n")
-            if not self._origin_ok(request, websocket=path == WS_PATH):
+            if not self._origin_ok(request, websocket=path == WS_PATH or routed):
                 return _text(403, "forbidden: cross-site request; open the page from this server, or start with --web-token\n")
+        if routed:
+            return surface.answer(self.thumbs, self.server.show.folders.presets, path, query)
         if path == WS_PATH:
             if "websocket" not in request.headers.get("Upgrade", "").lower():
                 return _text(426, "this is the page's WebSocket\n", [("Upgrade", "websocket")])

@@ -16,6 +16,8 @@
   const stats = { frames: 0, lastFrame: -1, connected: false, errors: [], replies: [] };
   let ws = null;
   let table = [];
+  const listeners = { hello: [], state: [], reply: [], open: [], close: [] }; // the surface (surface.js) listens here
+  const emit = (type, msg) => (listeners[type] || []).forEach((fn) => fn(msg));
 
   // ------------------------------------------------------------------ connection
 
@@ -28,9 +30,10 @@
   function connect() {
     ws = new WebSocket(wsUrl);
     ws.binaryType = "arraybuffer";
-    ws.onopen = () => { stats.connected = true; setStatus("connected", "ok"); };
+    ws.onopen = () => { stats.connected = true; setStatus("connected", "ok"); emit("open"); };
     ws.onclose = (ev) => {
       stats.connected = false;
+      emit("close");
       setStatus(ev.code === 1006 ? "no connection — retrying" : `closed (${ev.code}) — retrying`, "bad");
       setTimeout(connect, 1500);
     };
@@ -83,9 +86,13 @@
       $("#model").textContent = `${m.name} · ${m.resolution}×${m.resolution} · z ${m.z_dim} · OSC port ${msg.osc_port}`;
       build(table);
       onState(msg.state);
+      emit("hello", msg);
+      emit("state", msg.state);
     } else if (msg.type === "state") {
       onState(msg);
+      emit("state", msg);
     } else if (msg.type === "reply") {
+      emit("reply", msg);
       for (const r of msg.messages) {
         stats.replies.push(r);
         if (r.address.endsWith("/error")) {
@@ -275,6 +282,7 @@
     for (const spec of specs) $(spec.kind === "param" ? "#params" : "#commands").append(control(spec));
   }
 
-  window.ganplug = { stats, send, table: () => table };
+  const on = (type, fn) => listeners[type].push(fn);
+  window.ganplug = { stats, send, on, token, table: () => table };
   connect();
 })();
