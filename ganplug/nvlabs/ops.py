@@ -1,0 +1,89 @@
+"""Building blocks shared by the StyleGAN2 and StyleGAN3 rebuilds, in plain PyTorch operators
+that export to plain ONNX (no custom CUDA ops, no per-sample weights, no random operators).
+
+Conventions follow NVlabs' code, so pickled tensors load unchanged: weights are stored
+unscaled and multiplied by a gain at run time (equalised learning rate); FIR filters are
+applied as in ``upfirdn2d``: insert zeros, pad (negative = crop), convolve, keep every n-th.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SQRT2 = math.sqrt(2.0)
+ACT_GAINS = {"linear": 1.0, "relu": SQRT2, "lrelu": SQRT2}  # NVlabs' default gain per activation
+
+
+def activate(x: torch.Tensor, act: str, gain: float = 1.0, clamp: float | None = None, slope: float = 0.2) -> torch.Tensor:
+    """``bias_act`` after the bias: activation, gain, then clamp to ±clamp."""
+    if act == "lrelu":
+        x = F.leaky_relu(x, slope)
+    elif act == "relu":
+        x = F.relu(x)
+    if gain != 1:
+        x = x * gain
+    if clamp is not None and clamp >= 0:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+class FullyConnected(nn.Module):
+    """NVlabs' ``FullyConnectedLayer``: y = act(x (W g)^T + b lr_mul), g = lr_mul / sqrt(in)."""
+
+    def __init__(self, cin: int, cout: int, activation: str = "linear", lr_mul: float = 1.0,
+                 bias_init: float | list = 0.0, weight_init: float = 1.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin) * (weight_init / lr_mul))
+        self.bias = nn.Parameter(torch.as_tensor(bias_init, dtype=torch.float32).expand(cout).clone() / lr_mul)
+        self.activation, self.weight_gain, self.bias_gain = activation, lr_mul / math.sqrt(cin), lr_mul
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.linear(x, self.weight * self.weight_gain, self.bias * self.bias_gain)
+        return activate(x, self.activation, ACT_GAINS[self.activation])
+
+
+def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    return x * torch.rsqrt(x.square().mean(1, keepdim=True) + eps)
+
+
+def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
+              pad: tuple[int, int, int, int] = (0, 0, 0, 0), gain: float = 1.0) -> torch.Tensor:
+    """Upsample by zero insertion, pad (x0, x1, y0, y1; negative crops), convolve each channel
+    with FIR filter ``f`` ([k] separable or [k, k]), keep every ``down``-th pixel."""
+    _, c, h, w = x.shape
+    if up > 1:
+        x = x.reshape(-1, c, h, 1, w, 1)
+        x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
+        x = x.reshape(-1, c, h * up, w * up)
+    x0, x1, y0, y1 = pad
+    x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
+    x = x[:, :, max(-y0, 0):x.shape[2] - max(-y1, 0), max(-x0, 0):x.shape[3] - max(-x1, 0)]
+    if f is not None:
+        f = (f * gain ** (f.ndim / 2)).flip(list(range(f.ndim)))  # upfirdn2d convolves (flipped kernel)
+        if f.ndim == 2:
+            x = F.conv2d(x, f[None, None].expand(c, 1, -1, -1), groups=c)
+        else:
+            x = F.conv2d(x, f[None, None, :, None].expand(c, 1, -1, 1), groups=c)
+            x = F.conv2d(x, f[None, None, None, :].expand(c, 1, 1, -1), groups=c)
+    elif gain != 1:
+        x = x * gain
+    if down > 1:
+        x = x[:, :, ::down, ::down]
+    return x
+
+
+def setup_filter(taps: list[float] | tuple[float, ...]) -> torch.Tensor:
+    """A short 1-D kernel as NVlabs prepares it for resampling: outer product, sum 1."""
+    f = torch.as_tensor(taps, dtype=torch.float32)
+    if f.ndim == 1 and f.numel() < 8:
+        f = torch.outer(f, f)
+    return f / f.sum()
+
+
+def to_uint8_nhwc(x: torch.Tensor) -> torch.Tensor:
+    """NVlabs' image conversion, ``(x * 127.5 + 128).clamp(0, 255)`` truncated to uint8, as NHWC."""
+    return torch.floor((x * 127.5 + 128.0).clamp(0.0, 255.0)).to(torch.uint8).permute(0, 2, 3, 1)
