@@ -25,6 +25,9 @@ META_DIRECTIONS, META_DIRECTIONS_SHAPE = META_PREFIX + "directions", META_PREFIX
 # Split exports (style models): "mapping" (z, truncation -> w) or "synthesis" (w -> image); absent in whole models.
 META_PART = META_PREFIX + "part"
 INPUT_W = OUTPUT_W = "w"
+# Extension for class-conditional models (NVlabs imports): float32 input "c" [N, c_dim], one-hot class labels,
+# present exactly when the metadata carries ganplug.c_dim.
+INPUT_C, META_C_DIM = "c", META_PREFIX + "c_dim"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class ModelInfo:
     contract: str = CONTRACT_VERSION
     has_truncation: bool = False
     metadata: Mapping[str, str] = field(default_factory=dict)
+    c_dim: int = 0  # classes of a conditional model (input "c"); 0 = unconditional
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:
@@ -93,7 +97,8 @@ def check_model(path: str, inputs: Sequence[Any], outputs: Sequence[Any], meta: 
     by_name = {i.name: i for i in inputs}
     if INPUT_Z not in by_name:
         raise _fail(path, f"no input named {INPUT_Z!r} (inputs: {', '.join(by_name) or 'none'})")
-    extra = sorted(set(by_name) - {INPUT_Z, INPUT_TRUNCATION})
+    c_dim = _c_dim(path, meta, by_name)
+    extra = sorted(set(by_name) - {INPUT_Z, INPUT_TRUNCATION} - ({INPUT_C} if c_dim else set()))
     if extra:
         raise _fail(path, f"unexpected inputs {', '.join(extra)}")
     z = by_name[INPUT_Z]
@@ -132,7 +137,21 @@ def check_model(path: str, inputs: Sequence[Any], outputs: Sequence[Any], meta: 
         contract=version,
         has_truncation=has_trunc,
         metadata=dict(meta),
+        c_dim=c_dim,
     )
+
+
+def _c_dim(path: str, meta: Mapping[str, str], inputs: Mapping[str, Any]) -> int:
+    """Classes of a conditional model: metadata c_dim and input "c" [N, c_dim] come together."""
+    if META_C_DIM not in meta:
+        return 0
+    c_dim = _int_meta(path, meta, "c_dim")
+    c = inputs.get(INPUT_C)
+    if c is None:
+        raise _fail(path, f"metadata {META_C_DIM}={c_dim} but no input {INPUT_C!r}")
+    if c.type != "tensor(float)" or len(c.shape) != 2 or _static(c.shape[1]) not in (None, c_dim):
+        raise _fail(path, f"input {INPUT_C!r} must be float32 [N, {c_dim}], got {c.type} {c.shape}")
+    return c_dim
 
 
 def encode_directions(directions: np.ndarray) -> dict[str, str]:
