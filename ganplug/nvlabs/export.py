@@ -80,10 +80,13 @@ def _trace(module: torch.nn.Module, example: dict, output: str, path: Path, opse
             if exporter == "dynamo":
                 raise ExportError(f"the torch.export-based exporter failed: {str(e).splitlines()[0][:300]}") from None
             print(f"ganplug export: current exporter failed ({type(e).__name__}); using the legacy exporter", flush=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, args, str(path), input_names=names, output_names=[output], opset_version=opset,
-                          dynamic_axes={**{k: {0: "N"} for k, v in example.items() if v.ndim}, output: {0: "N"}}, dynamo=False)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, args, str(path), input_names=names, output_names=[output], opset_version=opset,
+                              dynamic_axes={**{k: {0: "N"} for k, v in example.items() if v.ndim}, output: {0: "N"}}, dynamo=False)
+    except Exception as e:  # noqa: BLE001
+        raise ExportError(f"the legacy ONNX exporter failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
     return "legacy"
 
 

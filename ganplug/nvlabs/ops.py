@@ -54,14 +54,15 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 
               pad: tuple[int, int, int, int] = (0, 0, 0, 0), gain: float = 1.0) -> torch.Tensor:
     """Upsample by zero insertion, pad (x0, x1, y0, y1; negative crops), convolve each channel
     with FIR filter ``f`` ([k] separable or [k, k]), keep every ``down``-th pixel."""
-    _, c, h, w = x.shape
+    c, h, w = (int(s) for s in x.shape[1:])  # static sizes: only the batch axis is dynamic
     if up > 1:
         x = x.reshape(-1, c, h, 1, w, 1)
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(-1, c, h * up, w * up)
     x0, x1, y0, y1 = pad
     x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
-    x = x[:, :, max(-y0, 0):x.shape[2] - max(-y1, 0), max(-x0, 0):x.shape[3] - max(-x1, 0)]
+    if min(pad) < 0:  # negative padding crops; stops counted from the end keep the graph free of shapes
+        x = x[:, :, max(-y0, 0):(y1 if y1 < 0 else None), max(-x0, 0):(x1 if x1 < 0 else None)]
     if f is not None:
         f = (f * gain ** (f.ndim / 2)).flip(list(range(f.ndim)))  # upfirdn2d convolves (flipped kernel)
         if f.ndim == 2:

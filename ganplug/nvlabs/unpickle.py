@@ -101,6 +101,7 @@ def _rebuild_parameter(data: Any, *_ignored: Any) -> Any:
 
 ALLOWED: dict[tuple[str, str], Callable] = {
     ("collections", "OrderedDict"): collections.OrderedDict,
+    ("builtins", "set"): set,  # protocol 3 (Python 3.7, StyleGAN2-ADA's era) has no opcode for sets
     ("dnnlib.util", "EasyDict"): EasyDict,
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
