@@ -117,7 +117,7 @@ def random_generator(kind: str, seed: int = 0, **kwargs) -> Generator:
         for name, b in g.named_buffers():
             if name.endswith("magnitude_ema"):
                 b.fill_(float(torch.rand(1)) + 0.5)
-    return g.requires_grad_(False)
+    return g.requires_grad_(False).freeze()
 
 
 def snapshot_bytes(g: Generator, init_kwargs: dict, module_src: str = SOURCE_REMOVED, numpy1: bool = False,

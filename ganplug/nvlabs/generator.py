@@ -59,6 +59,13 @@ class Generator(nn.Module):
         mapping = {"num_layers": 8 if kind == "stylegan2" else 2, **(mapping_kwargs or {})}
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, **mapping)
 
+    def freeze(self) -> "Generator":
+        """Precompute every layer's weight-only terms; call once the weights are final (import does)."""
+        for m in self.modules():
+            if m is not self and hasattr(m, "freeze"):
+                m.freeze()
+        return self
+
     def one_hot(self, n: int, index: int = 0) -> torch.Tensor | None:
         """Labels for ``n`` samples of class ``index`` (None for unconditional models)."""
         if not self.c_dim:

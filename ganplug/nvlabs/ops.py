@@ -55,6 +55,8 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 
     """Upsample by zero insertion, pad (x0, x1, y0, y1; negative crops), convolve each channel
     with FIR filter ``f`` ([k] separable or [k, k]), keep every ``down``-th pixel."""
     c, h, w = (int(s) for s in x.shape[1:])  # static sizes: only the batch axis is dynamic
+    if f is not None and up > 1 and down == 1:
+        return _upsample(x, f * gain ** (f.ndim / 2), up, pad)
     if up > 1:
         x = x.reshape(-1, c, h, 1, w, 1)
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
@@ -65,16 +67,33 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 
         x = x[:, :, max(-y0, 0):(y1 if y1 < 0 else None), max(-x0, 0):(x1 if x1 < 0 else None)]
     if f is not None:
         f = (f * gain ** (f.ndim / 2)).flip(list(range(f.ndim)))  # upfirdn2d convolves (flipped kernel)
+        # a strided convolution computes only the pixels that decimation keeps
         if f.ndim == 2:
-            x = F.conv2d(x, f[None, None].expand(c, 1, -1, -1), groups=c)
-        else:
-            x = F.conv2d(x, f[None, None, :, None].expand(c, 1, -1, 1), groups=c)
-            x = F.conv2d(x, f[None, None, None, :].expand(c, 1, 1, -1), groups=c)
-    elif gain != 1:
+            return F.conv2d(x, f[None, None].expand(c, 1, -1, -1), groups=c, stride=down)
+        x = F.conv2d(x, f[None, None, :, None].expand(c, 1, -1, 1), groups=c, stride=(down, 1))
+        return F.conv2d(x, f[None, None, None, :].expand(c, 1, 1, -1), groups=c, stride=(1, down))
+    if gain != 1:
         x = x * gain
-    if down > 1:
-        x = x[:, :, ::down, ::down]
-    return x
+    return x[:, :, ::down, ::down] if down > 1 else x
+
+
+def _upsample(x: torch.Tensor, f: torch.Tensor, up: int, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """The up-sampling case of :func:`upfirdn2d` as a depthwise transposed convolution, which
+    skips the products with inserted zeros: output pixel i of upfirdn2d is pixel
+    i + k - 1 - pad_before of the transposed convolution with the unflipped filter."""
+    c, h, w = (int(s) for s in x.shape[1:])
+    k = f.shape[-1]
+    if f.ndim == 2:
+        x = F.conv_transpose2d(x, f[None, None].expand(c, 1, -1, -1), stride=up, groups=c)
+    else:
+        x = F.conv_transpose2d(x, f[None, None, :, None].expand(c, 1, -1, 1), stride=(up, 1), groups=c)
+        x = F.conv_transpose2d(x, f[None, None, None, :].expand(c, 1, 1, -1), stride=(1, up), groups=c)
+    x0, x1, y0, y1 = pad
+    size = (h - 1) * up + k, (w - 1) * up + k  # transposed convolution output
+    ys, ye, xs, xe = k - 1 - y0, h * up + y1, k - 1 - x0, w * up + x1  # the window upfirdn2d returns
+    x = F.pad(x, [max(-xs, 0), max(xe - size[1], 0), max(-ys, 0), max(ye - size[0], 0)])
+    ys, xs = max(ys, 0), max(xs, 0)
+    return x[:, :, ys:ys + (ye - k + 1 + y0), xs:xs + (xe - k + 1 + x0)]
 
 
 def setup_filter(taps: list[float] | tuple[float, ...]) -> torch.Tensor:

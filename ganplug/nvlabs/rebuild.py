@@ -155,7 +155,7 @@ def rebuild(path: str | Path, snapshot: dict | None = None) -> Imported:
         raise _fail(path, f"G_ema's constructor arguments do not build a {kind} network ({e})") from None
     _check_tree(path, g, model)
     _load_tensors(path, g, model)
-    model.eval().requires_grad_(False)
+    model.eval().requires_grad_(False).freeze()
     source = "nvlabs-stylegan2" if kind == "stylegan2" else (
         "nvlabs-stylegan3-r" if kw.get("use_radial_filters") else "nvlabs-stylegan3-t")
     ts = snapshot.get("training_set_kwargs")

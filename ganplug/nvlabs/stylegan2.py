@@ -19,10 +19,13 @@ from .ops import ACT_GAINS, FullyConnected, activate, setup_filter, upfirdn2d
 
 
 def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
-                   up: int = 1, f: torch.Tensor | None = None, padding: int = 0) -> torch.Tensor:
-    """conv(x * styles, weight) [* demodulation], optionally 2x up-sampled through FIR ``f``."""
+                   up: int = 1, f: torch.Tensor | None = None, padding: int = 0,
+                   prepared: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """conv(x * styles, weight) [* demodulation], optionally 2x up-sampled through FIR ``f``.
+    ``prepared``: (sum of squared weights [in, out], weight with in/out swapped), see ``freeze``."""
     x = x * styles[:, :, None, None]
     kh = weight.shape[-1]
+    wsq, weight_t = prepared if prepared is not None else (weight.square().sum((2, 3)).t(), weight.transpose(0, 1))
     if up == 1:
         x = F.conv2d(x, weight, padding=padding)
     else:  # transposed convolution, then the FIR filter, as NVlabs' conv2d_resample does
@@ -30,10 +33,10 @@ def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, 
         p0 = padding + (fw + up - 1) // 2 - (kh - 1)
         p1 = padding + (fw - up) // 2 - (kh - up)
         pt = max(min(-p0, -p1), 0)
-        x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=up, padding=pt)
+        x = F.conv_transpose2d(x, weight_t, stride=up, padding=pt)
         x = upfirdn2d(x, f, pad=(p0 + pt, p1 + pt, p0 + pt, p1 + pt), gain=up * up)
     if demodulate:
-        d = torch.rsqrt(styles.square() @ weight.square().sum((2, 3)).t() + 1e-8)  # [N, out]
+        d = torch.rsqrt(styles.square() @ wsq + 1e-8)  # [N, out]
         x = x * d[:, :, None, None]
     return x
 
@@ -54,12 +57,18 @@ class SynthesisLayer(nn.Module):
             self.register_buffer("noise_const", torch.randn(resolution, resolution))
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros(cout))
+        self.prepared: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def nvlabs_attrs(self) -> dict:
         return {"up": self.up, "padding": self.padding, "activation": self.activation, "conv_clamp": self.conv_clamp}
 
+    def freeze(self) -> None:
+        """Compute the weight-only terms once (an exported graph then holds each weight once)."""
+        with torch.no_grad():
+            self.prepared = (self.weight.square().sum((2, 3)).t().contiguous(), self.weight.transpose(0, 1).contiguous())
+
     def forward(self, x: torch.Tensor, w: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-        x = modulated_conv(x, self.weight, self.affine(w), True, self.up, self.resample_filter, self.padding)
+        x = modulated_conv(x, self.weight, self.affine(w), True, self.up, self.resample_filter, self.padding, self.prepared)
         if self.use_noise:
             x = x + self.noise_const * self.noise_strength
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None

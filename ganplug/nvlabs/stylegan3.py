@@ -115,6 +115,19 @@ class SynthesisLayer(nn.Module):
         total = (out_size - 1) * self.down_factor + 1 - (in_size + self.conv_kernel - 1) * self.up_factor + up_taps + down_taps - 2
         lo = (total + self.up_factor) // 2  # NVlabs' symmetric sample positions (paper, appendix C.3)
         self.padding = [int(lo), int(total - lo), int(lo), int(total - lo)]
+        self.prepared: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, per sample-free demodulation term [in, out]); normalised unless ToRGB."""
+        if self.is_torgb:
+            return self.weight, self.weight
+        weight = self.weight * self.weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
+        return weight, weight.square().sum((2, 3)).t()
+
+    def freeze(self) -> None:
+        """Compute the weight-only terms once (an exported graph then holds each weight once)."""
+        with torch.no_grad():
+            self.prepared = tuple(t.contiguous() for t in self._weights())
 
     def nvlabs_attrs(self) -> dict:
         return {"padding": self.padding, "up_factor": self.up_factor, "down_factor": self.down_factor,
@@ -122,16 +135,15 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w)
-        weight = self.weight
+        weight, wsq = self.prepared if self.prepared is not None else self._weights()
         if self.is_torgb:
             styles = styles / math.sqrt(self.in_channels * self.conv_kernel ** 2)
         else:  # pre-normalise, then demodulate per sample and output channel
-            weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
             styles = styles * styles.square().mean(1, keepdim=True).rsqrt()
         x = x * (styles * self.magnitude_ema.rsqrt())[:, :, None, None]
         x = F.conv2d(x, weight, padding=self.conv_kernel - 1)
         if not self.is_torgb:
-            x = x * torch.rsqrt(styles.square() @ weight.square().sum((2, 3)).t() + 1e-8)[:, :, None, None]
+            x = x * torch.rsqrt(styles.square() @ wsq + 1e-8)[:, :, None, None]
         x = x + self.bias[None, :, None, None]
         x = upfirdn2d(x, self.up_filter, up=self.up_factor, pad=tuple(self.padding), gain=self.up_factor ** 2)
         if self.is_torgb:
