@@ -264,3 +264,36 @@ def test_upsampling_by_transposed_convolution_equals_zero_insertion():
                 torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
                 checked += 1
     assert checked > 30
+
+
+def test_contract_accepts_c_only_with_its_metadata():
+    from collections import namedtuple
+
+    from ganplug import contract
+    from ganplug.errors import ContractError
+
+    arg = namedtuple("NodeArg", "name type shape")
+    meta = {"ganplug.contract": "1", "ganplug.z_dim": "8", "ganplug.resolution": "4", "ganplug.channels": "3",
+            "ganplug.architecture": "stylegan2", "ganplug.dataset": "none"}
+    z, c = arg("z", "tensor(float)", ["N", 8]), arg("c", "tensor(float)", ["N", 5])
+    out = [arg("image", "tensor(uint8)", ["N", 4, 4, 3])]
+    assert contract.check_model("m", [z, c], out, {**meta, "ganplug.c_dim": "5"}).c_dim == 5
+    assert contract.check_model("m", [z], out, meta).c_dim == 0
+    with pytest.raises(ContractError, match="unexpected inputs c"):
+        contract.check_model("m", [z, c], out, meta)
+    with pytest.raises(ContractError, match="no input 'c'"):
+        contract.check_model("m", [z], out, {**meta, "ganplug.c_dim": "5"})
+    with pytest.raises(ContractError, match=r"must be float32 \[N, 4\]"):
+        contract.check_model("m", [z, c], out, {**meta, "ganplug.c_dim": "4"})
+
+
+@pytest.mark.slow
+def test_fullsize_1024_config_f_exports_and_runs():
+    """benchmarks/import_fullsize.py at 1024 px: StyleGAN2 config F through the whole import."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import import_fullsize
+
+    r = import_fullsize.run(1024)
+    assert r["frame_shape"] == (1, 1024, 1024, 3) and r["parameters"] > 28_000_000
