@@ -120,6 +120,20 @@ def test_written_snapshots_round_trip_exactly(name, old, tmp_path):
             torch.testing.assert_close(imp.generator(z, c, torch.tensor(psi)), g(z, c, torch.tensor(psi)), rtol=0, atol=0)
 
 
+def test_stylegan2_ada_layout_nested_kwargs_and_its_clamp_default(tmp_path):
+    """stylegan2-ada-pytorch nests synthesis_kwargs and defaults conv_clamp to None (stylegan3's: 256)."""
+    flat = dict(z_dim=32, c_dim=0, w_dim=32, img_resolution=16, img_channels=3, mapping_kwargs={"num_layers": 2},
+                channel_base=256, channel_max=32)
+    g = random_generator("stylegan2", conv_clamp=None, **flat)
+    init = {k: v for k, v in flat.items() if not k.startswith("channel_")}
+    init["synthesis_kwargs"] = {"channel_base": 256, "channel_max": 32, "num_fp16_res": 0}
+    imp = rebuild(write_snapshot(tmp_path / "ada.pkl", g, init, numpy1=True, torch1=True))
+    assert imp.kwargs["conv_clamp"] is None and imp.generator.synthesis.b16.conv1.conv_clamp is None
+    z = torch.randn(2, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(imp.generator(z, None, 0.8), g(z, None, 0.8), rtol=0, atol=0)
+
+
 @pytest.fixture(scope="module")
 def cond_export(tmp_path_factory) -> Path:
     """A class-conditional StyleGAN2 snapshot written here, exported with --split."""

@@ -235,13 +235,14 @@ ALLOWED[("torch.storage", "_load_from_bytes")] = decode_storage
 # ------------------------------------------------------------------ the snapshot
 
 def is_snapshot(path: str | Path) -> bool:
-    """True for a file that looks like a pickle (not a folder, not a zip-format torch checkpoint)."""
+    """True for a ``.pkl`` file or a pickle of protocol 3 to 5 (NVlabs' writers), but not a folder
+    or a torch checkpoint (zip, or a legacy ``torch.save`` stream, which starts with protocol 2)."""
     p = Path(path)
     if not p.is_file() or zipfile.is_zipfile(p):
         return False
     with p.open("rb") as f:
         head = f.read(2)
-    return p.suffix.lower() == ".pkl" or (len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
+    return p.suffix.lower() == ".pkl" or (len(head) == 2 and head[0] == 0x80 and 3 <= head[1] <= 5)
 
 
 def load_snapshot(path: str | Path) -> dict:
