@@ -132,6 +132,17 @@ def _gate(label: str, got: np.ndarray, want: np.ndarray, psi: float, bound: int)
     return worst, mean
 
 
+def _chunks(n: int, resolution: int) -> list[slice]:
+    """Seed batches for the gates: 16 at 256 px and below, then fewer, so 1024 px fits in memory."""
+    size = max(1, min(16, 16 * 256 * 256 // (resolution * resolution)))
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _run(session, z: np.ndarray, psi: float, c: np.ndarray | None, resolution: int) -> np.ndarray:
+    return np.concatenate([session.run(None, _inputs(z[s], psi, None if c is None else c[s]))[0]
+                           for s in _chunks(len(z), resolution)])
+
+
 def _inputs(z: np.ndarray, psi: float, c: np.ndarray | None) -> dict[str, np.ndarray]:
     feed = {contract.INPUT_Z: z, contract.INPUT_TRUNCATION: np.asarray(psi, np.float32)}
     if c is not None:
@@ -172,9 +183,10 @@ def export_snapshot(config: ExportConfig) -> ExportReport:
         print(f"no NVlabs reference outputs beside {source.name} (NAME.ref.npz); checking the export against the rebuild only", flush=True)
     z = z_batch(list(PARITY_SEEDS), g.z_dim)
     c = _labels(g, len(z))
+    tz, tc = torch.from_numpy(z), None if c is None else torch.from_numpy(c)
     with torch.no_grad():
-        want = {psi: to_uint8_nhwc(g(torch.from_numpy(z), None if c is None else torch.from_numpy(c), torch.tensor(psi))).numpy()
-                for psi in PARITY_TRUNCATION}
+        want = {psi: torch.cat([to_uint8_nhwc(g(tz[s], None if tc is None else tc[s], torch.tensor(psi)))
+                                for s in _chunks(len(z), g.img_resolution)]).numpy() for psi in PARITY_TRUNCATION}
     meta = metadata(imp, config.dataset)
     meta.update({k[len(contract.META_PREFIX):]: v for k, v in contract.encode_directions(principal_directions(g, g.z_dim)).items()})
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -199,8 +211,8 @@ def export_snapshot(config: ExportConfig) -> ExportReport:
 
 def _check_whole(path: Path, z: np.ndarray, c: np.ndarray | None, want: dict, label: str, bound: int) -> tuple[int, float]:
     s = _session(path)
-    figures = [_gate(label, s.run([contract.OUTPUT_IMAGE], _inputs(z, psi, c))[0], frames, psi, bound)
-               for psi, frames in want.items()]
+    res = int(next(iter(want.values())).shape[1])
+    figures = [_gate(label, _run(s, z, psi, c, res), frames, psi, bound) for psi, frames in want.items()]
     return max(f[0] for f in figures), max(f[1] for f in figures)
 
 
@@ -228,5 +240,6 @@ def _split(g: Generator, meta: dict, z: np.ndarray, c: np.ndarray | None, want: 
     mapping, synthesis = (_session(p) for p in staged.values())
     for psi, frames in want.items():
         w = mapping.run(None, _inputs(z, psi, c))[0]
-        _gate("split (mapping -> synthesis) ONNX", synthesis.run(None, {contract.INPUT_W: w})[0], frames, psi, MAX_LEVELS)
+        got = np.concatenate([synthesis.run(None, {contract.INPUT_W: w[s]})[0] for s in _chunks(len(w), g.img_resolution)])
+        _gate("split (mapping -> synthesis) ONNX", got, frames, psi, MAX_LEVELS)
     return staged
