@@ -141,7 +141,7 @@ def cond_export(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("cond")
     src = write_snapshot(d / "cond.pkl", random_generator(kind, seed=2, **kw), kw)
     out = d / "cond.onnx"
-    export(ExportConfig(source=str(src), output=str(out), exporter="legacy", split=True))
+    export(ExportConfig(source=str(src), output=str(out), split=True))  # the default exporter (torch.export first)
     return out
 
 
