@@ -79,9 +79,11 @@ class Generator(nn.Module):
         return self.mapping(z, self.one_hot(len(z)))
 
     def map(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation=None) -> torch.Tensor:
+        """z (and labels c; class 0 when omitted) -> w, truncated by ψ when given."""
         return self.mapping(z, c if c is not None or not self.c_dim else self.one_hot(len(z)), truncation)
 
     def synthesize(self, w: torch.Tensor) -> torch.Tensor:
+        """w [N, w_dim] -> raw image [N, C, H, W] (NVlabs' output range, not clamped)."""
         return self.synthesis(w)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation=None) -> torch.Tensor:

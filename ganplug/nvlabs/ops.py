@@ -47,6 +47,7 @@ class FullyConnected(nn.Module):
 
 
 def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Scale each row to unit root mean square (how the mapping network sees z and embedded c)."""
     return x * torch.rsqrt(x.square().mean(1, keepdim=True) + eps)
 
 

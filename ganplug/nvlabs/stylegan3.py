@@ -118,7 +118,8 @@ class SynthesisLayer(nn.Module):
         self.prepared: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def _weights(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(weight, per sample-free demodulation term [in, out]); normalised unless ToRGB."""
+        """(weight, sum of its squares per input and output channel [in, out]); the weight is
+        normalised to unit RMS except in ToRGB, which does not demodulate."""
         if self.is_torgb:
             return self.weight, self.weight
         weight = self.weight * self.weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
