@@ -311,3 +311,19 @@ def test_fullsize_1024_config_f_exports_and_runs():
 
     r = import_fullsize.run(1024)
     assert r["frame_shape"] == (1, 1024, 1024, 3) and r["parameters"] > 28_000_000
+
+
+def test_two_dimensional_down_filters_agree_with_separable_ones():
+    """StyleGAN3-R's radial down filters are 2-D; an outer-product filter must give what the
+    separable path (checked against NVlabs' StyleGAN3-T outputs) gives."""
+    from ganplug.nvlabs.ops import upfirdn2d
+    from ganplug.nvlabs.stylegan3 import lowpass_filter
+
+    torch.manual_seed(0)
+    f = lowpass_filter(12, 4.0, 6.0, 32.0)
+    x = torch.randn(2, 5, 40, 40)
+    for down, pad in ((2, (0, 0, 0, 0)), (1, (3, 2, 3, 2)), (2, (-1, 0, -1, 0))):
+        torch.testing.assert_close(upfirdn2d(x, torch.outer(f, f), down=down, pad=pad), upfirdn2d(x, f, down=down, pad=pad))
+    radial = lowpass_filter(12, 4.0, 6.0, 32.0, radial=True)
+    assert radial.shape == (12, 12) and abs(float(radial.sum()) - 1) < 1e-6
+    torch.testing.assert_close(radial, radial.t())  # radially symmetric
