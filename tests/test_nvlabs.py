@@ -66,7 +66,7 @@ def test_fixture_rebuild_matches_nvlabs_outputs(name):
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_fixture_exports_passes_the_gate_and_serves(name, tmp_path):
     out = tmp_path / f"{name}.onnx"
-    r = run_cli("export", str(fixture(name)), "-o", str(out), "--exporter", "legacy", timeout=600)
+    r = run_cli("export", str(fixture(name)), "-o", str(out), timeout=600)
     assert r.returncode == 0, r.stderr
     assert "rebuild vs NVlabs reference" in r.stdout and f"wrote {out}" in r.stdout
     engine = cpu_engine(out)
@@ -141,7 +141,7 @@ def cond_export(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("cond")
     src = write_snapshot(d / "cond.pkl", random_generator(kind, seed=2, **kw), kw)
     out = d / "cond.onnx"
-    export(ExportConfig(source=str(src), output=str(out), split=True))  # the default exporter (torch.export first)
+    export(ExportConfig(source=str(src), output=str(out), split=True, exporter="dynamo"))  # the other exporter
     return out
 
 
@@ -196,7 +196,7 @@ def test_embedded_module_source_is_never_run(tmp_path):
     src = f"open({str(marker)!r}, 'w').write('the importer ran the module source')\n"
     path = write_snapshot(tmp_path / "genuine.pkl", random_generator(kind, **kw), kw, module_src=src)
     assert load_snapshot(path)["G_ema"].module_src == src  # kept as text
-    r = run_cli("export", str(path), "-o", str(tmp_path / "out.onnx"), "--exporter", "legacy")
+    r = run_cli("export", str(path), "-o", str(tmp_path / "out.onnx"))
     assert r.returncode == 0, r.stderr
     assert not marker.exists()
 

@@ -64,30 +64,36 @@ def _labels(g: Generator, n: int) -> np.ndarray | None:
 
 
 def _trace(module: torch.nn.Module, example: dict, output: str, path: Path, opset: int, exporter: str) -> str:
-    """Export ``module`` with the batch axis of every non-scalar input dynamic; returns the exporter used."""
-    names, args = list(example), tuple(example.values())
-    if exporter in ("auto", "dynamo"):
-        batch = torch.export.Dim("N", min=1, max=4096)
-        dynamic = {k: ({0: batch} if v.ndim else None) for k, v in example.items()}
+    """Export ``module`` with the batch axis of every non-scalar input dynamic; returns the exporter
+    used. ``auto`` tries the legacy (TorchScript) exporter first: for these networks it is about 3x
+    faster than the torch.export-based one and passes the same gates (docs/importing.md)."""
+    order = {"auto": ("legacy", "dynamo"), "legacy": ("legacy",), "dynamo": ("dynamo",)}[exporter]
+    for i, name in enumerate(order):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                prog = torch.onnx.export(module, args, None, input_names=names, output_names=[output], dynamic_shapes=dynamic,
-                                         dynamo=True, opset_version=opset, verbose=False)
-            prog.save(str(path))
-            return "dynamo"
-        except Exception as e:  # noqa: BLE001 — the new exporter fails in many ways; the legacy one is the fallback
-            if exporter == "dynamo":
-                raise ExportError(f"the torch.export-based exporter failed: {str(e).splitlines()[0][:300]}") from None
-            print(f"ganplug export: current exporter failed ({type(e).__name__}); using the legacy exporter", flush=True)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, args, str(path), input_names=names, output_names=[output], opset_version=opset,
-                              dynamic_axes={**{k: {0: "N"} for k, v in example.items() if v.ndim}, output: {0: "N"}}, dynamo=False)
-    except Exception as e:  # noqa: BLE001
-        raise ExportError(f"the legacy ONNX exporter failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
-    return "legacy"
+                (_trace_legacy if name == "legacy" else _trace_dynamo)(module, example, output, path, opset)
+            return name
+        except Exception as e:  # noqa: BLE001 — exporters fail in many ways; the other one is the fallback
+            first = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+            if i == len(order) - 1:
+                raise ExportError(f"the {name} ONNX exporter failed: {first}") from None
+            print(f"ganplug export: the {name} exporter failed ({type(e).__name__}); trying the {order[i + 1]} one", flush=True)
+    raise AssertionError("unreachable")
+
+
+def _trace_legacy(module: torch.nn.Module, example: dict, output: str, path: Path, opset: int) -> None:
+    torch.onnx.export(module, tuple(example.values()), str(path), input_names=list(example), output_names=[output],
+                      opset_version=opset, dynamo=False,
+                      dynamic_axes={**{k: {0: "N"} for k, v in example.items() if v.ndim}, output: {0: "N"}})
+
+
+def _trace_dynamo(module: torch.nn.Module, example: dict, output: str, path: Path, opset: int) -> None:
+    batch = torch.export.Dim("N", min=1, max=4096)
+    prog = torch.onnx.export(module, tuple(example.values()), None, input_names=list(example), output_names=[output],
+                             dynamic_shapes={k: ({0: batch} if v.ndim else None) for k, v in example.items()},
+                             dynamo=True, opset_version=opset, verbose=False)
+    prog.save(str(path))
 
 
 def _finish(raw: Path, meta: dict[str, str], path: Path, half: bool = False) -> Path:
