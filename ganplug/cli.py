@@ -91,7 +91,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     from .export import EXPORTERS, ExportConfig
 
     p = sub.add_parser("export", help="write a checkpoint as a contract ONNX model")
-    p.add_argument("source", help="run folder (newest checkpoint) or checkpoint file")
+    p.add_argument("source", help="run folder (newest checkpoint), checkpoint file, or NVlabs StyleGAN2/3 network pickle (.pkl)")
     p.add_argument("-o", "--output", help="ONNX file to write (default export/RUN_NAME.onnx)")
     p.add_argument("--dataset", help="description of the training data stored in the file")
     p.add_argument("--exporter", choices=EXPORTERS, default=ExportConfig.exporter,
@@ -107,6 +107,8 @@ def cmd_export(a: argparse.Namespace) -> int:
 
     src = Path(a.source)
     out = a.output or str(Path("export") / f"{(src if src.is_dir() else src.parent.parent).name}.onnx")
+    if not a.output and src.suffix == ".pkl":  # an NVlabs pickle: named after the file
+        out = str(Path("export") / f"{src.name.split('.')[0]}.onnx")
     rep = export(ExportConfig(source=a.source, output=out, dataset=a.dataset, exporter=a.exporter, half=a.half,
                               split=a.split))
     print(f"wrote {rep.path} ({rep.size_bytes / 1e6:.1f} MB, {rep.exporter} exporter, max difference {rep.max_diff} level(s))")
@@ -341,6 +343,7 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--direction", type=int, metavar="N", help="move along semantic direction N of the model (see ganplug info)")
     p.add_argument("--amount", type=float, default=R.amount, help=f"how far along --direction, in standard deviations (default {R.amount:g})")
     p.add_argument("--sweep", action="store_true", help="with --direction: sweep from -amount to +amount and back over the clip")
+    p.add_argument("--class", dest="class_index", type=int, metavar="K", help="class-conditional models: draw class K (default 0)")
     _add_param_flags(p, WALK_PARAMS)
     p.add_argument("--no-progress", action="store_true")
     _add_engine_flags(p)
@@ -363,6 +366,8 @@ def cmd_render(a: argparse.Namespace) -> int:
     if not a.threads:  # offline there is no sender to leave room for
         a.threads = os.cpu_count() or 1
     engine = _engine(a)
+    if a.class_index is not None:
+        engine.set_class(a.class_index)
     extra = {k: values[k] for k in ("speed", "truncation") if k in values}
     if a.sweep and a.direction is None:
         raise ConfigError("--sweep needs --direction N")

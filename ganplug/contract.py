@@ -50,7 +50,12 @@ class ModelMetadata:
         "`fp32`, or `fp16` (`--half`; the engine warns when it runs on the CPU)"))
     part: str | None = field(default=None, metadata=_doc(
         "split exports only: `mapping` or `synthesis`; such a file is not a whole model"))
-    w_dim: int | None = field(default=None, metadata=_doc("split exports only: size of w, integer"))
+    w_dim: int | None = field(default=None, metadata=_doc("size of w, integer (split exports and imports)"))
+    num_ws: int | None = field(default=None, metadata=_doc("imports: how many w vectors the synthesis network takes"))
+    c_dim: int | None = field(default=None, metadata=_doc(
+        "class-conditional models: number of classes; the model then takes input `c`, float32 `[N, c_dim]` one-hot"))
+    source: str | None = field(default=None, metadata=_doc(
+        "where the weights came from when not trained here: `nvlabs-stylegan2`, `nvlabs-stylegan3-t`, `nvlabs-stylegan3-r`"))
 
     @staticmethod
     def key(name: str) -> str:
@@ -121,6 +126,9 @@ def claims_contract(props: Mapping[str, str]) -> bool:
 MAX_Z_DIM = 16384
 MAX_RESOLUTION = 8192
 MAX_FRAME_VALUES = MAX_RESOLUTION * MAX_RESOLUTION * 4
+# Extension for class-conditional models (NVlabs imports): float32 input "c" [N, c_dim], one-hot class labels,
+# present exactly when the metadata carries ganplug.c_dim.
+INPUT_C = "c"
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,7 @@ class ModelInfo:
     has_truncation: bool = False
     metadata: Mapping[str, str] = field(default_factory=dict)  # every entry of the file, ganplug.* or not
     meta: ModelMetadata | None = None
+    c_dim: int = 0  # classes of a conditional model (input "c"); 0 = unconditional
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:
@@ -182,19 +191,20 @@ def check_model(path: str, inputs: Sequence[Any], outputs: Sequence[Any], props:
         raise ContractError(f"{path}: is the {part} half of a split export (input {'z' if part == 'mapping' else 'w'}, "
                             f"output {'w' if part == 'mapping' else 'image'}); serve {whole}, or chain the halves as export/README.md shows")
     meta = ModelMetadata.from_props(path, props)
-    has_trunc = _check_inputs(path, inputs, meta.z_dim)
+    has_trunc = _check_inputs(path, inputs, meta)
     _check_output(path, outputs, (meta.resolution, meta.resolution, meta.channels))
     return ModelInfo(path=path, z_dim=meta.z_dim, resolution=meta.resolution, channels=meta.channels,
                      architecture=meta.architecture, dataset=meta.dataset, contract=meta.contract,
-                     has_truncation=has_trunc, metadata=dict(props), meta=meta)
+                     has_truncation=has_trunc, metadata=dict(props), meta=meta, c_dim=_c_dim(path, meta, {i.name: i for i in inputs}))
 
 
-def _check_inputs(path: str, inputs: Sequence[Any], z_dim: int) -> bool:
+def _check_inputs(path: str, inputs: Sequence[Any], meta: ModelMetadata) -> bool:
     """The ``z`` input (and the optional ``truncation``); returns whether ``truncation`` is there."""
     by_name = {i.name: i for i in inputs}
+    z_dim = meta.z_dim
     if INPUT_Z not in by_name:
         raise _fail(path, f"no input named {INPUT_Z!r} (inputs: {', '.join(by_name) or 'none'})")
-    extra = sorted(set(by_name) - {INPUT_Z, INPUT_TRUNCATION})
+    extra = sorted(set(by_name) - {INPUT_Z, INPUT_TRUNCATION} - ({INPUT_C} if meta.c_dim is not None else set()))
     if extra:
         raise _fail(path, f"unexpected inputs {', '.join(extra)}")
     z = by_name[INPUT_Z]
@@ -225,6 +235,8 @@ def _check_output(path: str, outputs: Sequence[Any], want: tuple[int, int, int])
         if _static(got) not in (None, expected):
             raise _fail(path, f"output {OUTPUT_IMAGE!r} dimension {axis} is {got}, metadata says {expected}")
 
+
+
 def check_sizes(path: str, z_dim: int | None = None, frame_dims: Sequence[Any] = ()) -> None:
     """Refuse a latent or an image too large to serve, before anything that size is allocated.
 
@@ -237,6 +249,19 @@ def check_sizes(path: str, z_dim: int | None = None, frame_dims: Sequence[Any] =
     if values > MAX_FRAME_VALUES or any(d > MAX_RESOLUTION for d in fixed):
         raise ContractError(f"{path}: an image of {' x '.join(map(str, frame_dims))} is beyond what ganplug serves "
                             f"(at most {MAX_RESOLUTION} px a side, {MAX_FRAME_VALUES} values)")
+
+def _c_dim(path: str, meta: ModelMetadata, inputs: Mapping[str, Any]) -> int:
+    """Classes of a conditional model: metadata c_dim and input "c" [N, c_dim] come together."""
+    if meta.c_dim is None:
+        if INPUT_C in inputs:
+            raise _fail(path, f"input {INPUT_C!r} without metadata {ModelMetadata.key('c_dim')}")
+        return 0
+    c = inputs.get(INPUT_C)
+    if c is None:
+        raise _fail(path, f"metadata {ModelMetadata.key('c_dim')}={meta.c_dim} but no input {INPUT_C!r}")
+    if c.type != "tensor(float)" or len(c.shape) != 2 or _static(c.shape[1]) not in (None, meta.c_dim):
+        raise _fail(path, f"input {INPUT_C!r} must be float32 [N, {meta.c_dim}], got {c.type} {c.shape}")
+    return meta.c_dim
 
 
 

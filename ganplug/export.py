@@ -85,6 +85,12 @@ def export_graph(model, example: dict, output: str, path: Path, opset: int, expo
 
 def export(config: ExportConfig) -> ExportReport:
     """Export, add contract metadata, validate, check parity, then move into place atomically."""
+    from .nvlabs import is_snapshot
+
+    if is_snapshot(config.source):  # an NVlabs StyleGAN pickle: its own import path (docs/importing.md)
+        from .nvlabs.export import export_snapshot
+
+        return export_snapshot(config)
     import onnx
     import torch
 

@@ -158,11 +158,33 @@ class Engine:
         self.io_binding = self.foreign is None and (self.provider == "cuda" if config.io_binding is None else config.io_binding)
         self._bound: dict[int, tuple] = {}  # batch size -> (binding, z buffer, truncation buffer, output buffer)
         self.warmed = False
+        self.class_index = 0  # conditional models: the class every frame is drawn from (see set_class)
 
     def _note_precision(self, path: Path) -> None:
         if self.provider == "cpu" and self.info.meta is not None and self.info.meta.precision == "fp16":
             log.warning("%s is an fp16 model, meant for GPUs: on the CPU it is no faster than its fp32 export "
                         "(export without --half for CPU serving)", path.name)
+
+    # Class-conditional models (contract extension: input "c", metadata ganplug.c_dim).
+    @property
+    def c_dim(self) -> int:
+        """Number of classes of a conditional model; 0 for unconditional ones."""
+        return getattr(self.info, "c_dim", 0)
+
+    def set_class(self, index: int) -> None:
+        """Draw every following frame from class ``index`` (fed as a one-hot ``c``); safe to call
+        from another thread between runs. :class:`ConfigError` for unconditional models or an
+        index outside 0..c_dim-1."""
+        if not self.c_dim:
+            raise ConfigError(f"{self.info.path} is not class-conditional (it has no class input)")
+        if not 0 <= int(index) < self.c_dim:
+            raise ConfigError(f"class {index} is outside 0..{self.c_dim - 1}")
+        self.class_index = int(index)
+
+    def _labels(self, n: int) -> np.ndarray:
+        c = np.zeros((n, self.c_dim), np.float32)
+        c[:, self.class_index] = 1.0
+        return c
 
     def _feed(self, z: np.ndarray, truncation: float) -> dict[str, np.ndarray]:
         z = np.ascontiguousarray(z, dtype=np.float32)
@@ -173,6 +195,8 @@ class Engine:
             feed[contract.INPUT_TRUNCATION] = np.asarray(truncation, np.float32)
         elif truncation != 1.0:
             feed[contract.INPUT_Z] = z * np.float32(truncation)
+        if self.c_dim and self.foreign is None:
+            feed[contract.INPUT_C] = self._labels(z.shape[0])
         return feed
 
     def run(self, z: np.ndarray, truncation: float = 1.0) -> np.ndarray:
