@@ -91,6 +91,11 @@ def export(config: ExportConfig) -> ExportReport:
         from .nvlabs.export import export_snapshot
 
         return export_snapshot(config)
+    return _export_run(config)
+
+
+def _export_run(config: ExportConfig) -> ExportReport:
+    """A ganplug training run or checkpoint to the contract."""
     import onnx
     import torch
 
