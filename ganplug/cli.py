@@ -147,7 +147,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- serve, render, info, bench, receive
 # These never import torch (bench only with --checkpoint): a performer's install has onnxruntime, python-osc and numpy.
 
-WALK_PARAMS = ("seed", "keyframes", "walk", "speed", "period", "bpm", "easing", "truncation")  # what render and serve share
+WALK_PARAMS = ("seed", "keyframes", "walk", "speed", "period", "bpm", "easing", "truncation", "class")  # what render and serve share
 SERVE_PARAMS = WALK_PARAMS + ("sync", "blend", "pause", "fps")
 
 
@@ -343,7 +343,6 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--direction", type=int, metavar="N", help="move along semantic direction N of the model (see ganplug info)")
     p.add_argument("--amount", type=float, default=R.amount, help=f"how far along --direction, in standard deviations (default {R.amount:g})")
     p.add_argument("--sweep", action="store_true", help="with --direction: sweep from -amount to +amount and back over the clip")
-    p.add_argument("--class", dest="class_index", type=int, metavar="K", help="class-conditional models: draw class K (default 0)")
     _add_param_flags(p, WALK_PARAMS)
     p.add_argument("--no-progress", action="store_true")
     _add_engine_flags(p)
@@ -366,8 +365,8 @@ def cmd_render(a: argparse.Namespace) -> int:
     if not a.threads:  # offline there is no sender to leave room for
         a.threads = os.cpu_count() or 1
     engine = _engine(a)
-    if a.class_index is not None:
-        engine.set_class(a.class_index)
+    if "class" in values:
+        engine.set_class(values.pop("class"))
     extra = {k: values[k] for k in ("speed", "truncation") if k in values}
     if a.sweep and a.direction is None:
         raise ConfigError("--sweep needs --direction N")

@@ -327,3 +327,33 @@ def test_two_dimensional_down_filters_agree_with_separable_ones():
     radial = lowpass_filter(12, 4.0, 6.0, 32.0, radial=True)
     assert radial.shape == (12, 12) and abs(float(radial.sum()) - 1) < 1e-6
     torch.testing.assert_close(radial, radial.t())  # radially symmetric
+
+
+def test_serve_switches_class_over_osc(cond_export, tmp_path):
+    from serving import Controller, collect, running_server, wait_until
+
+    engine = cpu_engine(cond_export)
+    z = z_from_seed(5, engine.info.z_dim)[None]
+    want = []
+    for k in (0, 2):
+        engine.set_class(k)
+        want.append(engine.run(z, 1.0)[0])
+    with running_server(engine, tmp_path, fps=20.0, initial=(("walk", "hold"), ("seed", 5), ("class", 0))) as (server, (rx,)):
+        assert any(np.array_equal(f.pixels, want[0]) for f in collect(rx, count=3, seconds=5))
+        ctl = Controller(server)
+        ctl.send("/ganplug/class", "i", 2)
+        assert wait_until(lambda: server.show.class_index == 2, 5)
+        assert any(np.array_equal(f.pixels, want[1]) for f in collect(rx, count=5, seconds=5))
+        ctl.send("/ganplug/class", "i", 3)  # this model has classes 0..2
+        errors = [args[0] for a, args in ctl.replies(2.0, until="/ganplug/error") if a == "/ganplug/error"]
+        assert errors and "class 3 is outside 0..2" in errors[0]
+        assert server.show.class_index == 2
+        ctl.close()
+
+
+def test_class_on_an_unconditional_model_is_refused(tmp_path):
+    from ganplug.runtime.engine import default_model_path
+
+    bad = run_cli("serve", str(default_model_path()), "--class", "1", "--seconds", "0.5",
+                  "--listen", f"127.0.0.1:{free_port()}", "--send", f"127.0.0.1:{free_port()}")
+    assert_one_line_error(bad, "--class: class 1: this model is not class-conditional")

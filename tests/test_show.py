@@ -52,8 +52,8 @@ def other_value(spec: Spec):
 def make_show(engine, tmp_path):
     shows = []
 
-    def make() -> Show:
-        show = Show(engine.info, Inbox(), Subscriptions(Sinks(), 8192), Folders(str(tmp_path / "presets"), str(tmp_path / "snaps")))
+    def make(info=None) -> Show:
+        show = Show(info or engine.info, Inbox(), Subscriptions(Sinks(), 8192), Folders(str(tmp_path / "presets"), str(tmp_path / "snaps")))
         shows.append(show)
         return show
     yield make
@@ -78,8 +78,12 @@ def settle(show: Show, until, seconds: float = 5.0) -> bool:
     return False
 
 
-def test_every_param_round_trips_through_a_preset_file(make_show, tmp_path):
-    show = make_show()
+def test_every_param_round_trips_through_a_preset_file(make_show, engine, tmp_path):
+    from dataclasses import replace
+
+    # As many classes as the table allows, so that every value of /ganplug/class is this model's.
+    info = replace(engine.info, c_dim=int(PARAMS["class"].args[0].hi) + 1)
+    show = make_show(info)
     wanted = {name: other_value(spec) for name, spec in PARAMS.items()}
     for name, value in wanted.items():
         assert value != PARAMS[name].default, name
@@ -93,7 +97,7 @@ def test_every_param_round_trips_through_a_preset_file(make_show, tmp_path):
     assert wait_until(path.exists, 5)
     assert json.loads(path.read_text()) == captured
 
-    fresh = make_show()
+    fresh = make_show(info)
     assert fresh.capture() != captured
     box = Mailbox()
     send(fresh, "/ganplug/preset/load", "everything", reply=box)
@@ -230,3 +234,18 @@ def test_sink_threads_carry_messages_only_to_message_sinks():
     assert wait_until(lambda: m.packets == [b"a", b"b"], 5)
     tm.close()
     tf.close()
+
+
+def test_a_preset_with_a_class_this_model_lacks_changes_nothing(make_show, tmp_path):
+    show = make_show()  # the bundled-size test model is not class-conditional
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    (folder / "other-model.json").write_text(json.dumps({"seed": 77, "speed": -2.0, "class": 3}))
+    before = show.capture()
+    box = Mailbox()
+    send(show, "/ganplug/preset/load", "other-model", reply=box)
+    assert wait_until(lambda: box.errors(), 5)
+    assert "not class-conditional" in box.errors()[0]
+    for _ in range(5):
+        show.before_frame(time.monotonic())
+    assert show.capture() == before

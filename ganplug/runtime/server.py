@@ -144,6 +144,7 @@ class Server:
     def _infer(self, period: float) -> np.ndarray | None:
         t0 = time.perf_counter()
         try:
+            self.engine.class_index = self.show.class_index  # conditional models: the class to draw (0 otherwise)
             pixels = self.engine.run(self.show.walker.latent()[None], self.show.truncation)[0]
         except Exception as e:  # a passing failure costs a frame, not the show
             self._failures += 1

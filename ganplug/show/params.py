@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .spec import BadMessage
+
 if TYPE_CHECKING:
     from .show import Show
 
@@ -95,6 +97,20 @@ def get_truncation(show: "Show") -> float:
 
 def set_truncation(show: "Show", v: float) -> None:
     show.truncation = v
+
+
+def get_class(show: "Show") -> int:
+    return show.class_index
+
+
+def check_class(show: "Show", v: int) -> None:
+    if v and not v < show.c_dim:
+        raise BadMessage(f"class {v} is outside 0..{show.c_dim - 1}" if show.c_dim else
+                         f"class {v}: this model is not class-conditional (class 0 only)")
+
+
+def set_class(show: "Show", v: int) -> None:
+    show.class_index = v
 
 
 def get_pause(show: "Show") -> int:

@@ -82,6 +82,8 @@ class Show:
         self.period, self.bpm = float(state["period"]), float(state["bpm"])
         self.walker = Walker(self.z_dim, walk_params(state), speed=state["speed"], blend=state["blend"], paused=bool(state["pause"]))
         self.truncation, self.fps = float(state["truncation"]), float(state["fps"])
+        self.c_dim, self.class_index = info.c_dim, 0
+        self._start_with(state)
         self.sync = bool(state["sync"]) or instrument.link
         self.directions = contract.directions(info)  # [K, z_dim] or None
         self.direction_amounts = np.zeros(0 if self.directions is None else len(self.directions))
@@ -94,6 +96,16 @@ class Show:
         self.last_frame: tuple[int, np.ndarray] | None = None
         self._last_step: float | None = None
         self._warn = LogThrottle(log)
+
+    def _start_with(self, state: dict[str, Any]) -> None:
+        """Params whose range depends on the model, checked against it (a bad flag is one line)."""
+        for spec in PARAMS.values():
+            if spec.validate is not None:
+                try:
+                    spec.validate(self, state[spec.name])
+                except BadMessage as e:
+                    raise ConfigError(f"--{spec.name}: {e}") from None
+                spec.apply(self, state[spec.name])
 
     # ------------------------------------------------------------------ state through the table
 
@@ -144,6 +156,8 @@ class Show:
             spec, index = lookup(ev.address)
             values, notes = check(spec, ev.args, max_items=self.z_dim if spec.name == "z" else None)
             if spec.kind == "param":
+                if spec.validate is not None:
+                    spec.validate(self, spec.value(values))
                 spec.apply(self, spec.value(values))
             else:
                 spec.handler(self, values, index, ev)
@@ -184,6 +198,9 @@ class Show:
         """Every field of a preset checked against the table (any thread); one bad field is a BadMessage."""
         try:
             params = tuple((s, s.value(check(s, _args(data[s.name]))[0])) for s in preset_order() if s.name in data)
+            for spec, value in params:
+                if spec.validate is not None:
+                    spec.validate(self, value)
             latent = None
             if data.get("latent") is not None:
                 if not isinstance(data["latent"], list) or len(data["latent"]) != self.z_dim:

@@ -57,6 +57,9 @@ class Spec:
     capture: Callable[..., Any] | None = None
     handler: Callable[..., None] | None = None
     order: int = 0
+    # A param whose range depends on the model being played: validate(show, value) raises BadMessage
+    # before anything is applied (messages, presets and the command line alike).
+    validate: Callable[..., None] | None = None
 
     @property
     def name(self) -> str:

@@ -44,6 +44,8 @@ ADDRESSES: tuple[Spec, ...] = (
     Spec("/ganplug/blend", (Arg("seconds", "f", 0.0, 60.0),), "cross-fade time for seed and walk changes; 0 = cut", "param", 1.0, apply=P.set_blend, capture=P.get_blend, order=-1),
     Spec("/ganplug/truncation", (Arg("psi", "f", 0.0, 2.0),), "truncation ψ: 1 = none, smaller = closer to the average image", "param", 1.0, apply=P.set_truncation, capture=P.get_truncation),
     Spec("/ganplug/pause", (Arg("paused", "i", 0, 1),), "1 freezes the walk (frames keep coming), 0 resumes", "param", 0, apply=P.set_pause, capture=P.get_pause),
+    Spec("/ganplug/class", (Arg("class", "i", 0, 65535),), "class-conditional models (imported NVlabs ones): draw frames from class N, 0 … c_dim−1 (ganplug info); other models take only 0",
+         "param", 0, apply=P.set_class, capture=P.get_class, validate=P.check_class),
     Spec("/ganplug/fps", (Arg("fps", "f", 0.0, 240.0),), "target frames per second; 0 = as fast as possible", "param", 30.0, apply=P.set_fps, capture=P.get_fps),
     # --- commands
     Spec("/ganplug/z", (Arg("values", "f", -10.0, 10.0),), "set the latent directly (z_dim floats); held until the next seed or walk", variadic=True, max_items=4096, handler=C.z),
