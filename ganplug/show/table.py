@@ -47,7 +47,7 @@ ADDRESSES: tuple[Spec, ...] = (
     Spec("/ganplug/truncation", (Arg("psi", "f", 0.0, 2.0),), "truncation ψ: 1 = none, smaller = closer to the average image", "param", 1.0, apply=P.set_truncation, capture=P.get_truncation),
     Spec("/ganplug/pause", (Arg("paused", "i", 0, 1),), "1 freezes the walk (frames keep coming), 0 resumes", "param", 0, apply=P.set_pause, capture=P.get_pause),
     Spec("/ganplug/fps", (Arg("fps", "f", 0.0, 240.0),), "target frames per second; 0 = as fast as possible", "param", 30.0, apply=P.set_fps, capture=P.get_fps),
-    Spec("/ganplug/model/load", (Arg("name", "s"),), "switch to model NAME (a file of the --models folder, without .onnx): it loads and warms up while frames keep coming, then cross-fades over the blend time; the value is the model chosen", "param", "",
+    Spec("/ganplug/model/load", (Arg("name", "s"),), "switch to model NAME (a file of the --models folder, without .onnx): it loads and warms up while frames keep coming, then cross-fades over the blend time; its value is the model chosen (default: the one serve started with)", "param", "",
          apply=P.set_model, capture=P.get_model),
     Spec("/ganplug/model/b", (Arg("name", "s"),), "a second model, mixed in by /ganplug/model/mix; it walks the same walk in its own z space; empty = none", "param", "", apply=P.set_model_b, capture=P.get_model_b),
     Spec("/ganplug/model/mix", (Arg("amount", "f", 0.0, 1.0),), "how much of model B is seen, mixed in pixels: 0 = the playing model only, 1 = B only", "param", 0.0, apply=P.set_model_mix, capture=P.get_model_mix),
