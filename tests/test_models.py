@@ -7,6 +7,7 @@ import json
 import shutil
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -98,8 +99,10 @@ def test_switching_keeps_frames_coming_and_lands_on_the_new_model(folder, tmp_pa
                     last = now
         t = threading.Thread(target=watch, daemon=True)
         t.start()
+        freed: list[str] = []  # the threads that freed the sessions of models that left the screen
         for name in ("big", "small", "tiny", "big"):
             _switch(server, ctl, name)
+            weakref.finalize(server.models.a.current.engine, lambda: freed.append(threading.current_thread().name))
         after = server.frame_id  # every frame from this id on comes after the blend
         time.sleep(0.5)
         stop.set()
@@ -113,6 +116,7 @@ def test_switching_keeps_frames_coming_and_lands_on_the_new_model(folder, tmp_pa
         ctl.close()
     assert max_gap <= 2 / 30, f"largest gap {max_gap * 1e3:.1f} ms; at the receiver {max(gaps) * 1e3:.1f} ms"
     assert got and all(f.frame_id >= after for f in got)
+    assert len(freed) == 3 and all(n.startswith("ganplug-models") for n in freed), freed
     big = Engine(folder / "big.onnx", CPU)
     for f in got:
         want = fitted(big, latent_at(params, history[f.frame_id], 128), out)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ganplug.serve")
 
 SPLIT_HALVES = (".mapping.onnx", ".synthesis.onnx")  # halves of a split export: not whole models
+RELEASE_DELAY = 0.2  # seconds before the worker drops a model that left the screen
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -92,11 +94,15 @@ class Slot:
     def name(self) -> str:
         return self.current.name if self.current is not None else ""
 
-    def switch(self, loaded: Loaded | None, blend: float) -> None:
-        """Put ``loaded`` in (between frames); the old model fades out over ``blend`` seconds."""
-        old = self.current
+    def switch(self, loaded: Loaded | None, blend: float) -> list[Loaded]:
+        """Put ``loaded`` in (between frames); the old model fades out over ``blend`` seconds.
+        Returns the models that left the screen (for :meth:`Models._release`)."""
+        old, gone = self.current, [self.fade.source] if self.fade is not None else []
         self.fade = Fade(old, blend) if old is not None and loaded is not None and blend > 0 else None
+        if self.fade is None and old is not None:
+            gone.append(old)
         self.current = loaded
+        return gone
 
     def frame(self, walker: "Walker", truncation: float) -> np.ndarray:
         px = self.current.frame(walker, truncation)
@@ -105,11 +111,14 @@ class Slot:
             px = mix(old, px, ease(min(1.0, self.fade.elapsed / self.fade.duration), "smooth"))
         return px
 
-    def advance(self, dt: float) -> None:
+    def advance(self, dt: float) -> list[Loaded]:
+        """Move the fade on; returns the model that faded out, if it just did."""
         if self.fade is not None:
             self.fade.elapsed += dt
             if self.fade.elapsed >= self.fade.duration:
-                self.fade = None  # the next frame is the new model's own
+                done, self.fade = self.fade.source, None  # the next frame is the new model's own
+                return [done]
+        return []
 
 
 class Models:
@@ -144,7 +153,7 @@ class Models:
             if want == slot.name:
                 continue  # back to what plays: a load still running is dropped when it arrives
             if want == "":
-                slot.switch(None, 0.0)
+                self._release(slot.switch(None, 0.0))
                 continue
             ready = next((s.current for s in (self.a, self.b) if s.name == want), None)
             if ready is not None:  # already on screen in the other slot: share its engine
@@ -163,8 +172,7 @@ class Models:
 
     def advance(self, dt: float) -> None:
         """Move the cross-fades on by ``dt`` seconds of real time."""
-        self.a.advance(dt)
-        self.b.advance(dt)
+        self._release(self.a.advance(dt) + self.b.advance(dt))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -188,11 +196,25 @@ class Models:
     def _arrived(self, key: str, loaded: Loaded) -> None:
         slot = self.a if key == "a" else self.b
         if slot.wanted != loaded.name:
-            return  # chosen otherwise meanwhile
-        slot.switch(loaded, self.show.walker.blend)
+            self._release([loaded])  # chosen otherwise meanwhile
+            return
+        self._release(slot.switch(loaded, self.show.walker.blend))
         if key == "a":
             self.show.adopt(loaded.engine.info)
         log.info("model %s: %s", key.upper(), loaded.name)
+
+    def _release(self, gone: list[Loaded]) -> None:
+        """Let models that left the screen go on the worker thread: freeing a session takes time the
+        render thread has not got (13 ms for a 256 px DCGAN here). A model still on screen in the
+        other slot stays alive through that slot."""
+        if not gone:
+            return
+        held = list(gone)
+
+        def drop() -> None:
+            time.sleep(RELEASE_DELAY)  # the render thread drops its own references meanwhile
+            held.clear()
+        self._pool.submit(drop)
 
     def _failed(self, key: str, name: str, text: str) -> None:
         slot = self.a if key == "a" else self.b
