@@ -243,3 +243,29 @@ def test_command_line_sizes_and_folders(tiny_model, folder, tmp_path):
     r = run_cli("render", str(tiny_model), "-o", str(out), "--seconds", "0.1", "--fps", "20", "--size", "64x36", "--no-progress")
     assert r.returncode == 0, r.stderr
     assert {Image.open(p).size for p in out.iterdir()} == {(64, 36)}
+
+
+def test_oscquery_and_the_page_know_the_model_playing(folder, tmp_path):
+    import urllib.request
+
+    from ganplug.web import WebConfig, WebSurface
+    from ganplug.web.server import page_table
+
+    first = Engine(folder / "tiny.onnx", CPU)
+    with running_server(first, tmp_path, fps=30.0, models=str(folder), initial=(("blend", 0.0),)) as (server, (rx,)):
+        web = WebSurface(server, WebConfig(listen="127.0.0.1:0")).start()
+        try:
+            ctl = Controller(server)
+            _switch(server, ctl, "small")
+            url = f"http://127.0.0.1:{web.address[1]}"
+            with urllib.request.urlopen(url + "/ganplug/model/load?VALUE", timeout=10) as r:
+                assert json.loads(r.read()) == {"VALUE": ["small"]}
+            with urllib.request.urlopen(url + "/ganplug/z", timeout=10) as r:
+                assert json.loads(r.read())["TYPE"] == "f" * 16  # OSCQuery follows the new model's z_dim
+            hello = web.hello()
+            assert hello["state"]["state"]["model_load"] == "small" and hello["model"]["z_dim"] == 16
+            ctl.close()
+        finally:
+            web.close()
+    names = {item["address"]: item for item in page_table(16)}
+    assert names["/ganplug/model/load"]["kind"] == "param" and names["/ganplug/model/mix"]["args"][0]["hi"] == 1.0
