@@ -83,6 +83,7 @@ class Fitter:
             sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
             self.size, self.offset = (sw, sh), ((out.width - sw) // 2, (out.height - sh) // 2)
         self.padded = self.size != (out.width, out.height)
+        self.resample = self.size != (w, h) or self.box != (0.0, 0.0, float(w), float(h))
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 [H, W, C] of the model's shape -> uint8 of the output's shape."""
@@ -91,8 +92,7 @@ class Fitter:
         from PIL import Image
 
         px = _channels(pixels, self.out.channels)
-        h, w = px.shape[:2]
-        if (w, h) != self.size or self.box != (0.0, 0.0, float(w), float(h)):
+        if self.resample:
             img = Image.fromarray(px, "RGBA" if px.shape[-1] == 4 else "RGB")
             px = np.asarray(img.resize(self.size, Image.BILINEAR, box=self.box))
         if not self.padded:

@@ -17,7 +17,6 @@ offsets belong to A's z space: a model with another z_dim walks the seeds withou
 from __future__ import annotations
 
 import logging
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from ..errors import ConfigError
+from ..show.files import PRESET_NAME as MODEL_NAME  # model names follow the preset names' rule
 from ..show.show import model_name
 from .engine import Engine
 from .fit import Fitter, Output, mix
@@ -40,7 +40,6 @@ log = logging.getLogger("ganplug.serve")
 
 SPLIT_HALVES = (".mapping.onnx", ".synthesis.onnx")  # halves of a split export: not whole models
 RELEASE_DELAY = 0.2  # seconds before the worker drops a model that left the screen
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def model_files(folder: str | Path) -> dict[str, Path]:
@@ -50,7 +49,7 @@ def model_files(folder: str | Path) -> dict[str, Path]:
         raise ConfigError(f"--models {folder}: no such folder")
     found: dict[str, Path] = {}
     for path in sorted(base.glob("*.onnx")):
-        name = path.name[:-5]
+        name = model_name(str(path))
         if path.name.endswith(SPLIT_HALVES) or not path.is_file():
             continue
         if not MODEL_NAME.match(name):
@@ -142,6 +141,11 @@ class Models:
     def playing(self) -> tuple[str, str]:
         """The names of the models on screen: (A, B or "")."""
         return self.a.name, self.b.name
+
+    def warm_up(self) -> None:
+        """Before the first frame: warm the first model up; a model the initial state chose starts loading."""
+        self.a.current.engine.warm_up()
+        self.before_frame()
 
     def before_frame(self) -> None:
         """Start what the show's choice asks for (render thread, between frames)."""

@@ -127,8 +127,7 @@ class Server:
                 return
 
     def _warm_up(self) -> None:
-        self.models.a.current.engine.warm_up()
-        self.models.before_frame()  # a model chosen in the initial state starts loading now
+        self.models.warm_up()
         t0 = time.perf_counter()
         self.models.render()
         self.pacer.calibrate(time.perf_counter() - t0)
