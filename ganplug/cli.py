@@ -221,13 +221,30 @@ def _engine(a: argparse.Namespace):
     return Engine(a.model or str(default_model_path()), _engine_config(a))
 
 
+def _add_size_flags(p: argparse.ArgumentParser) -> None:
+    from .runtime.fit import FITS
+
+    p.add_argument("--size", metavar="WxH", help="frame size sent, e.g. 1280x720, whatever the model's (default: the model's own)")
+    p.add_argument("--fit", choices=FITS, default=FITS[0],
+                   help="how a model of another shape fills --size: crop (fill, cut the overflow), pad (whole, black bars) "
+                        f"or stretch (default {FITS[0]})")
+
+
+def _size(a: argparse.Namespace) -> tuple[int, int] | None:
+    from .runtime.fit import parse_size
+
+    return parse_size(a.size) if a.size is not None else None
+
+
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     from .runtime.config import ServeConfig
     from .web.config import WebConfig
 
     d, w = ServeConfig(), WebConfig()
     p = sub.add_parser("serve", help="play a model live: frames out over OSC, control in over OSC")
-    p.add_argument("model", nargs="?", help="contract ONNX model (default: the bundled model)")
+    p.add_argument("model", nargs="?", help="contract ONNX model to start with (default: the first of --models, else the bundled model)")
+    p.add_argument("--models", metavar="DIR", help="play every model in DIR by name: /ganplug/model/load NAME (docs/performing.md)")
+    _add_size_flags(p)
     p.add_argument("--send", action="append", metavar="[tcp://]HOST:PORT",
                    help=f"frame destination, repeatable; udp by default, tcp:// for OSC-over-TCP (default {', '.join(d.sends)})")
     p.add_argument("--listen", default=d.listen, metavar="HOST:PORT", help=f"control port, UDP and TCP (default {d.listen})")
@@ -277,6 +294,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
             from .web.advertise import require
 
             require()
+    size = _size(a)
+    if a.model is None and a.models is not None:
+        from .runtime.models import model_files
+
+        a.model = str(next(iter(model_files(a.models).values())))
     instrument = InstrumentConfig(audio=a.audio, audio_map=tuple(a.audio_map), audio_out=not a.no_audio_out, link=a.link,
                                   midi=a.midi, midi_map=a.midi_map)
     check_inputs(instrument)  # every input file is read before any port is bound
@@ -284,7 +306,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     engine.warm_up()  # a model that loads but cannot run fails here, in one line, before any port is bound
     cfg = ServeConfig(sends=tuple(a.send or ServeConfig.sends), listen=a.listen, tcp_control=not a.no_tcp_control,
                       allow=tuple(a.allow), max_datagram=a.max_datagram, snapshots=a.snapshots, presets=a.presets,
-                      state_hz=a.state_hz, seconds=a.seconds, instrument=instrument,
+                      state_hz=a.state_hz, seconds=a.seconds, instrument=instrument, models=a.models, size=size, fit=a.fit,
                       initial=tuple(_param_values(a, SERVE_PARAMS).items()))
     server = Server(engine, cfg)
     web = None
@@ -293,9 +315,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
         web = WebSurface(server, WebConfig(listen=a.web, token=a.web_token, origins=tuple(a.web_origin), zeroconf=a.zeroconf,
                                            state_hz=a.state_hz))
-    info = engine.info
+    info, out = engine.info, server.models.output
     host, port = server.listener.address
-    print(f"serving {info.path} ({info.resolution}x{info.resolution}x{info.channels}, {info.architecture}) on {engine.provider}; "
+    print(f"serving {info.path} ({info.resolution}x{info.resolution}x{info.channels}, {info.architecture}) on {engine.provider}"
+          f"{f' as {out.width}x{out.height} ({out.fit})' if out.shape != info.frame_shape else ''}"
+          f"{f', {len(server.show.models.names)} models playable' if a.models else ''}; "
           f"frames to {', '.join(str(d) for d in server.subscriptions.destinations) or 'nobody yet'}; "
           f"control on {'udp+tcp' if cfg.tcp_control else 'udp'} {host}:{port}", flush=True)
     if not cfg.allow and not _loopback_host(host):
@@ -343,6 +367,7 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--direction", type=int, metavar="N", help="move along semantic direction N of the model (see ganplug info)")
     p.add_argument("--amount", type=float, default=R.amount, help=f"how far along --direction, in standard deviations (default {R.amount:g})")
     p.add_argument("--sweep", action="store_true", help="with --direction: sweep from -amount to +amount and back over the clip")
+    _add_size_flags(p)
     _add_param_flags(p, WALK_PARAMS)
     p.add_argument("--no-progress", action="store_true")
     _add_engine_flags(p)
@@ -360,6 +385,7 @@ def cmd_render(a: argparse.Namespace) -> int:
     from .runtime.render import RenderConfig, render
 
     values = _param_values(a, WALK_PARAMS)
+    _size(a)  # a bad --size fails before the model loads
     if a.seconds is not None and a.seconds <= 0:
         raise ConfigError("--seconds must be positive")
     if not a.threads:  # offline there is no sender to leave room for
@@ -371,7 +397,8 @@ def cmd_render(a: argparse.Namespace) -> int:
     if a.sweep and a.direction is None:
         raise ConfigError("--sweep needs --direction N")
     cfg = RenderConfig(output=a.output, walk=_walk_params(values), seconds=a.seconds, fps=a.fps, start=a.start,
-                       batch=a.batch, direction=a.direction, amount=a.amount, sweep=a.sweep, progress=not a.no_progress, **extra)
+                       batch=a.batch, direction=a.direction, amount=a.amount, sweep=a.sweep, progress=not a.no_progress,
+                       size=_size(a), fit=a.fit, **extra)
     out, n = render(engine, cfg)
     print(f"wrote {n} frames to {out}")
     return 0

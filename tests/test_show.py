@@ -41,6 +41,8 @@ def other_value(spec: Spec):
         return (int(arg.lo) + 5, int(arg.lo) + 9)
     if arg.choices:
         return next(c for c in arg.choices if c != spec.default)
+    if arg.type == "s":  # a model name: make_show's shows can also play "other"
+        return "other"
     step = (arg.hi - arg.lo) / 4
     if arg.type == "i":
         step = max(1, int(step))
@@ -53,7 +55,8 @@ def make_show(engine, tmp_path):
     shows = []
 
     def make(info=None) -> Show:
-        show = Show(info or engine.info, Inbox(), Subscriptions(Sinks(), 8192), Folders(str(tmp_path / "presets"), str(tmp_path / "snaps")))
+        show = Show(info or engine.info, Inbox(), Subscriptions(Sinks(), 8192), Folders(str(tmp_path / "presets"), str(tmp_path / "snaps")),
+                    models=("other",))
         shows.append(show)
         return show
     yield make

@@ -27,3 +27,6 @@ class ServeConfig:
     status_every: float = 10.0
     initial: tuple[tuple[str, Any], ...] = field(default_factory=tuple)  # (param name, value) over the table defaults
     instrument: InstrumentConfig = InstrumentConfig()  # tempo, audio and MIDI
+    models: str | None = None  # a folder whose models are playable by name (/ganplug/model/load)
+    size: tuple[int, int] | None = None  # (width, height) of every frame sent; None = the first model's
+    fit: str = "crop"  # how a model of another shape fills that size: crop, pad or stretch

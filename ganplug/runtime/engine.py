@@ -136,7 +136,7 @@ class Engine:
 
         if config.device not in DEVICES:
             raise ConfigError(f"--device must be auto, cpu or cuda, got {config.device!r}")
-        self.config = config
+        self.config = config  # a model loaded during the show opens with the same settings
         path = Path(model_path)
         if not path.is_file():
             raise ModelFileError(f"{path}: no such model file")

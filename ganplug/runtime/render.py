@@ -17,6 +17,7 @@ from ..contract import directions
 from ..errors import ConfigError
 from ..show.table import defaults
 from .engine import Engine
+from .fit import Fitter, output_for
 from .walk import Walker, WalkParams
 
 _D = defaults()
@@ -37,6 +38,8 @@ class RenderConfig:
     amount: float = 3.0  # how far, in standard deviations
     sweep: bool = False  # -amount .. +amount .. -amount over the clip, instead of a fixed offset
     progress: bool = True
+    size: tuple[int, int] | None = None  # (width, height) of the frames written; None = the model's own
+    fit: str = "crop"  # crop, pad or stretch, as ``serve --fit``
 
     def frame_count(self) -> int:
         seconds = self.seconds
@@ -47,7 +50,7 @@ class RenderConfig:
 
 
 def frames(engine: Engine, config: RenderConfig):
-    """Yield (index, uint8 [H, W, C]) for each frame of the walk."""
+    """Yield (index, uint8 [H, W, C]) for each frame of the walk, fitted to ``config.size`` as ``serve`` fits it."""
     if not config.fps > 0:
         raise ConfigError("--fps must be positive for rendering")
     if config.batch < 1:
@@ -57,6 +60,7 @@ def frames(engine: Engine, config: RenderConfig):
     period = 1.0 / config.fps
     n = config.frame_count()
     direction = _direction(engine, config)
+    fit = Fitter(engine.info.frame_shape, output_for(engine.info.frame_shape, config.size, config.fit))
     for first in range(0, n, config.batch):
         zs = []
         for k in range(first, min(first + config.batch, n)):
@@ -69,7 +73,7 @@ def frames(engine: Engine, config: RenderConfig):
                 z = (z + a * direction).astype(np.float32)
             zs.append(z)
         for i, px in enumerate(engine.run(np.stack(zs), config.truncation)):
-            yield first + i, px
+            yield first + i, fit(px)
 
 
 def _direction(engine: Engine, config: RenderConfig) -> np.ndarray | None:

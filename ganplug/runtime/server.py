@@ -32,8 +32,11 @@ from ..osc.control import ControlListener
 from ..osc.frames import max_payload
 from ..show.inbox import Inbox
 from ..show.show import Folders, Show
+from ..show.table import ERROR
 from .config import ServeConfig
 from .engine import Engine
+from .fit import output_for
+from .models import Models, model_library
 from .pacing import Pacer
 from .sinks import Sinks
 from .subscriptions import Subscriptions
@@ -44,13 +47,16 @@ MAX_ENGINE_FAILURES = 100  # consecutive failed runs before giving up
 class Server:
     """A running show. ``run()`` blocks until ``stop()``, Ctrl-C or ``config.seconds``.
 
-    Public parts: ``show`` (the performance state), ``inbox`` (control in), ``access`` (``--allow``),
-    ``listener`` (OSC control), ``sinks`` (frames out), ``subscriptions`` (OSC destinations), ``pacer``.
+    Public parts: ``show`` (the performance state), ``models`` (the models on screen, :mod:`.models`),
+    ``inbox`` (control in), ``access`` (``--allow``), ``listener`` (OSC control), ``sinks`` (frames out),
+    ``subscriptions`` (OSC destinations), ``pacer``.
     """
 
     def __init__(self, engine: Engine, config: ServeConfig = ServeConfig()):
-        self.engine, self.config, self.info = engine, config, engine.info
+        self.config = config
         max_payload(config.max_datagram)  # fail early on a datagram size that cannot work
+        files = model_library(config.models, engine)
+        output = output_for(engine.info.frame_shape, config.size, config.fit)
         self.inbox, self.sinks = Inbox(), Sinks()
         self.subscriptions = Subscriptions(self.sinks, config.max_datagram)
         self.access = AllowList(networks(list(config.allow)))
@@ -69,12 +75,18 @@ class Server:
             self.sinks.close()
             raise
         try:
-            self.show = Show(self.info, self.inbox, self.subscriptions, Folders(config.presets, config.snapshots),
-                             config.initial, config.instrument)
+            self.show = Show(engine.info, self.inbox, self.subscriptions, Folders(config.presets, config.snapshots),
+                             config.initial, config.instrument, models=tuple(files))
+            self.models = Models(engine, self.show, files, output, lambda text: self.sinks.put_messages([ERROR.message(text)]))
         except BaseException:
             self.listener.close()
             self.sinks.close()
             raise
+
+    @property
+    def info(self):
+        """The playing model's :class:`~ganplug.contract.ModelInfo`."""
+        return self.models.info
 
     @property
     def published(self) -> int:
@@ -92,6 +104,7 @@ class Server:
         finally:
             self._stop.set()
             self.listener.close()
+            self.models.close()
             self.show.close()
             self.sinks.close()
 
@@ -105,7 +118,7 @@ class Server:
             if now is None:
                 continue
             if now >= next_state:
-                self.sinks.put_messages([self.show.state_message()])
+                self.sinks.put_messages([self.show.state_message(), self.show.model_message(self.models.playing)])
                 next_state = now + 1.0 / self.config.state_hz
             if now >= next_status:
                 self._status()
@@ -114,9 +127,9 @@ class Server:
                 return
 
     def _warm_up(self) -> None:
-        self.engine.warm_up()
+        self.models.warm_up()
         t0 = time.perf_counter()
-        self.engine.run(self.show.walker.latent()[None], self.show.truncation)
+        self.models.render()
         self.pacer.calibrate(time.perf_counter() - t0)
         # Everything allocated so far (modules, the session, buffers) lives for the whole show:
         # keep it out of the cyclic collector, whose full passes would otherwise stall frames.
@@ -127,6 +140,7 @@ class Server:
         """Pace, apply control, infer, publish one frame; returns when it went out (None: no frame)."""
         period = self.pacer.wait_to_compute(self.show.fps)
         self.show.before_frame(time.monotonic())
+        self.models.before_frame()
         walk_time = self.show.walk_time
         pixels = self._infer(period)
         if pixels is None:
@@ -136,7 +150,9 @@ class Server:
         self.sinks.publish(fid, pixels, period)
         self.history.append((fid, walk_time))
         self.frame_id += 1
-        self.show.walker.advance(self.pacer.publishing(now))
+        dt = self.pacer.publishing(now)
+        self.show.walker.advance(dt)
+        self.models.advance(dt)
         self.show.published(fid, pixels, self.pacer.measured_fps)
         self.sinks.put_messages(self.show.instrument.out_messages())
         return now
@@ -144,8 +160,7 @@ class Server:
     def _infer(self, period: float) -> np.ndarray | None:
         t0 = time.perf_counter()
         try:
-            self.engine.class_index = self.show.class_index  # conditional models: the class to draw (0 otherwise)
-            pixels = self.engine.run(self.show.walker.latent()[None], self.show.truncation)[0]
+            pixels = self.models.render()
         except Exception as e:  # a passing failure costs a frame, not the show
             self._failures += 1
             self._warn(f"engine run failed: {type(e).__name__}: {str(e)[:200]}", key="engine")

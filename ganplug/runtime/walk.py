@@ -214,10 +214,32 @@ class Walker:
             if self._from.elapsed >= self._from.duration:
                 self._from = None
 
-    def latent(self) -> np.ndarray:
-        """The current latent, float32 (z_dim,)."""
-        z = latent_at(self.params, self.time, self.z_dim)
-        if self._from is not None:
-            old = latent_at(self._from.params, self._from.time, self.z_dim)
-            z = slerp(old, z, ease(min(1.0, self._from.elapsed / self._from.duration), "smooth"))
+    def latent(self, z_dim: int | None = None) -> np.ndarray:
+        """The current latent, float32 (z_dim,). Another ``z_dim`` (a second model, one being switched
+        from) walks the same seeds at the same walk time; a held latent and direction offsets, which
+        live in this walker's own z space, are left out there."""
+        z_dim = z_dim or self.z_dim
+        params, blend = self.params, self._from
+        if z_dim != self.z_dim:
+            params = portable(params)
+        z = latent_at(params, self.time, z_dim)
+        if blend is not None:
+            old = latent_at(blend.params if z_dim == self.z_dim else portable(blend.params), blend.time, z_dim)
+            if old.shape == z.shape:  # a blend that began before a change of z_dim cannot span it
+                z = slerp(old, z, ease(min(1.0, blend.elapsed / blend.duration), "smooth"))
         return z.astype(np.float32)
+
+    def resize(self, z_dim: int) -> None:
+        """Walk another model's z space from now on, at the same walk time and seeds; what lived in
+        the old z space (a held latent, direction offsets) is dropped."""
+        if z_dim == self.z_dim:
+            return
+        self.z_dim = z_dim
+        self.params = portable(self.params)
+        if self._from is not None:
+            self._from.params = portable(self._from.params)
+
+
+def portable(p: WalkParams) -> WalkParams:
+    """The walk without what belongs to one z space: the held latent and the direction offset."""
+    return p if p.latent is None and not p.offset else replace(p, latent=None, offset=())

@@ -112,6 +112,8 @@ def preset_load(show: "Show", values: tuple, index: int | None, ev: "Event") -> 
         except BadMessage as e:
             show.replies.error(ev, str(e))
             return
+        for note in preset.notes:
+            show.replies.error(ev, note)
         show.inbox.later(lambda: show.apply_preset(preset))
     show.io.submit(read, "preset load")
 

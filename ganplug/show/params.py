@@ -128,3 +128,27 @@ def get_fps(show: "Show") -> float:
 def set_fps(show: "Show", v: float) -> None:
     show.fps = v
 
+
+
+def get_model(show: "Show") -> str:
+    return show.models.a
+
+
+def set_model(show: "Show", v: str) -> None:
+    show.models.choose("a", v)
+
+
+def get_model_b(show: "Show") -> str:
+    return show.models.b
+
+
+def set_model_b(show: "Show", v: str) -> None:
+    show.models.choose("b", v)
+
+
+def get_model_mix(show: "Show") -> float:
+    return show.models.mix
+
+
+def set_model_mix(show: "Show", v: float) -> None:
+    show.models.mix = v

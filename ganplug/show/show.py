@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,9 +22,10 @@ from ..instrument.live import Instrument, Mappings, parse_mappings
 from ..logs import LogThrottle
 from ..osc.frames import FRAME_ID_MODULO
 from ..runtime.walk import Walker, WalkParams, period_seconds
+from .choice import ModelChoice
 from .inbox import APPLY_BUDGET, Event, Inbox
 from .reply import Replies
-from .table import INBOUND, PARAMS, STATE, BadMessage, Spec, check, defaults, lookup, preset_order
+from .table import INBOUND, MODEL, PARAMS, STATE, BadMessage, Spec, check, defaults, lookup, preset_order
 from .worker import Worker
 
 log = logging.getLogger("ganplug.serve")
@@ -50,6 +52,7 @@ class Preset:
     latent: tuple[float, ...] | None
     directions: np.ndarray | None
     mappings: Mappings | None
+    notes: tuple[str, ...] = ()  # what the preset asked for that cannot be had here (a model not in the folder)
 
 
 def initial_state(initial: tuple[tuple[str, Any], ...] = ()) -> dict[str, Any]:
@@ -73,12 +76,21 @@ def _args(raw: Any) -> tuple:
 
 
 class Show:
-    """The performance state (walker, truncation, fps, period, bpm, sync, direction amounts, latent)."""
+    """The performance state (walker, truncation, fps, period, bpm, sync, direction amounts, latent, models).
+
+    ``models`` are the names playable besides the first model's own (its file name without ``.onnx``)."""
 
     def __init__(self, info: contract.ModelInfo, inbox: Inbox, subscriptions: Subscriptions, folders: Folders = Folders(),
-                 initial: tuple[tuple[str, Any], ...] = (), instrument: InstrumentConfig = InstrumentConfig()):
+                 initial: tuple[tuple[str, Any], ...] = (), instrument: InstrumentConfig = InstrumentConfig(),
+                 models: tuple[str, ...] = ()):
         self.z_dim, self.inbox, self.subscriptions, self.folders = info.z_dim, inbox, subscriptions, folders
         state = initial_state(initial)
+        try:
+            self.models = ModelChoice(models, model_name(info.path), state["model_b"], state["model_mix"])
+            if state["model_load"]:
+                self.models.choose("a", state["model_load"])
+        except BadMessage as e:
+            raise ConfigError(str(e)) from None
         self.period, self.bpm = float(state["period"]), float(state["bpm"])
         self.walker = Walker(self.z_dim, walk_params(state), speed=state["speed"], blend=state["blend"], paused=bool(state["pause"]))
         self.truncation, self.fps = float(state["truncation"]), float(state["fps"])
@@ -128,6 +140,21 @@ class Show:
     def retime(self) -> None:
         """The walk's period in seconds after a change of period or bpm (no jump)."""
         self.walker.set_period(period_seconds(self.period, self.bpm))
+
+    def adopt(self, info: contract.ModelInfo) -> None:
+        """The playing model changed (render thread): walk its z space from the same walk time and seeds;
+        its own directions replace the old model's (amounts back to 0)."""
+        self.z_dim, self.c_dim = info.z_dim, info.c_dim
+        if self.class_index >= max(self.c_dim, 1):
+            self.class_index = 0  # the new model has no such class
+        self.walker.resize(info.z_dim)
+        self.directions = contract.directions(info)
+        self.direction_amounts = np.zeros(0 if self.directions is None else len(self.directions))
+        self.walker.set(cut=True, offset=())
+
+    def model_message(self, playing: tuple[str, str]) -> bytes:
+        """/ganplug/model: the models on screen (``playing``: A's and B's names, B "" for none) and the mix."""
+        return MODEL.message(playing[0], playing[1], self.models.mix if playing[1] else 0.0)
 
     def set_directions(self, amounts: np.ndarray, cut: bool) -> None:
         self.direction_amounts = amounts
@@ -217,7 +244,11 @@ class Show:
             mappings = parse_mappings(data["mappings"]) if isinstance(data.get("mappings"), dict) else None
         except (BadMessage, ConfigError) as e:
             raise BadMessage(f"preset {name!r}: {e}") from None
-        return Preset(params, latent, directions, mappings)
+        # A preset from another set names models this folder lacks: the rest still applies, the models stay.
+        lost = [(s, v) for s, v in params if s.name in MODEL_PARAMS and not self.models.playable(v, "b" if s.name == "model_b" else "a")]
+        notes = tuple(f"preset {name!r}: no model named {v[:40]!r} here; {s.address} left as it is" for s, v in lost)
+        params = tuple(p for p in params if p not in lost)
+        return Preset(params, latent, directions, mappings, notes)
 
     def apply_preset(self, preset: Preset) -> None:
         """Apply a checked preset (render thread); changes blend over the blend time."""
@@ -235,6 +266,15 @@ class Show:
         self.instrument.close()
         self.io.close()
         self.replies.close()
+
+
+MODEL_PARAMS = ("model_load", "model_b")  # params whose value must name a playable model
+
+
+def model_name(path: str) -> str:
+    """A model's name in a show: its file name without ``.onnx``."""
+    name = Path(path).name
+    return name[:-5] if name.endswith(".onnx") else Path(path).stem
 
 
 def _jsonable(value: Any) -> Any:

@@ -18,7 +18,7 @@ from . import commands as C
 from . import params as P
 from .spec import EASINGS, PREFIX, WALKS, Arg, BadMessage, Spec, check
 
-__all__ = ["ADDRESSES", "INBOUND", "OUTBOUND", "PARAMS", "REPLIES", "FRAME", "STATE", "ERROR", "PREFIX", "WALKS", "EASINGS",
+__all__ = ["ADDRESSES", "INBOUND", "OUTBOUND", "PARAMS", "REPLIES", "FRAME", "STATE", "MODEL", "ERROR", "PREFIX", "WALKS", "EASINGS",
            "Arg", "Spec", "BadMessage", "check", "check_table", "defaults", "lookup", "preset_order"]
 
 _seed = Arg("seed", "i", SEED_MIN, SEED_MAX)
@@ -28,6 +28,8 @@ FRAME = Spec(FRAME_ADDRESS, (Arg("frame", "i"), Arg("chunk", "i"), Arg("chunks",
 STATE = Spec("/ganplug/state", (Arg("frame", "i"), _seed, Arg("walk", "s"), Arg("speed", "f"), Arg("truncation", "f"), Arg("fps", "f"),
                                  Arg("paused", "i"), Arg("measured_fps", "f"), Arg("time", "f")),
              "the performance state, a few times a second; frame is the newest frame id, time its walk time", "out")
+MODEL = Spec("/ganplug/model", (Arg("name", "s"), Arg("b", "s"), Arg("mix", "f")),
+             "the models on screen (playing, B or empty, mix), sent with every /ganplug/state", "out")
 ERROR = Spec("/ganplug/error", (Arg("message", "s"),), "why a message was rejected or clamped, to its sender", "out")
 
 ADDRESSES: tuple[Spec, ...] = (
@@ -47,6 +49,10 @@ ADDRESSES: tuple[Spec, ...] = (
     Spec("/ganplug/class", (Arg("class", "i", 0, 65535),), "class-conditional models (imported NVlabs ones): draw frames from class N, 0 … c_dim−1 (ganplug info); other models take only 0",
          "param", 0, apply=P.set_class, capture=P.get_class, validate=P.check_class),
     Spec("/ganplug/fps", (Arg("fps", "f", 0.0, 240.0),), "target frames per second; 0 = as fast as possible", "param", 30.0, apply=P.set_fps, capture=P.get_fps),
+    Spec("/ganplug/model/load", (Arg("name", "s"),), "switch to model NAME (a file of the --models folder, without .onnx): it loads and warms up while frames keep coming, then cross-fades over the blend time; its value is the model chosen (default: the one serve started with)", "param", "",
+         apply=P.set_model, capture=P.get_model),
+    Spec("/ganplug/model/b", (Arg("name", "s"),), "a second model, mixed in by /ganplug/model/mix; it walks the same walk in its own z space; empty = none", "param", "", apply=P.set_model_b, capture=P.get_model_b),
+    Spec("/ganplug/model/mix", (Arg("amount", "f", 0.0, 1.0),), "how much of model B is seen, mixed in pixels: 0 = the playing model only, 1 = B only", "param", 0.0, apply=P.set_model_mix, capture=P.get_model_mix),
     # --- commands
     Spec("/ganplug/z", (Arg("values", "f", -10.0, 10.0),), "set the latent directly (z_dim floats); held until the next seed or walk", variadic=True, max_items=4096, handler=C.z),
     Spec("/ganplug/z/N", (Arg("value", "f", -10.0, 10.0),), "set component N of the latent, starting from the current one", indexed=True, handler=C.z_component),
@@ -65,6 +71,7 @@ ADDRESSES: tuple[Spec, ...] = (
     # --- sent by the server
     FRAME,
     STATE,
+    MODEL,
     ERROR,
     Spec("/ganplug/pong", (Arg("token", "i"),), "answer to /ganplug/ping", "out"),
     Spec("/ganplug/latent", (Arg("values", "f"),), "the current latent, z_dim floats", "out", variadic=True),

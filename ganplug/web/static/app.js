@@ -232,6 +232,8 @@
       };
       input.addEventListener("keydown", (e) => { if (e.key === "Enter") go(); });
       row.append(input, list, el("button", { type: "button", textContent: leaf(spec).split(" ").pop(), onclick: go }));
+      // A named param (the model playing) shows its value while nobody is typing in it.
+      if (isParam) updaters.set(spec.name, (v) => { if (document.activeElement !== input) input.value = v ?? ""; });
     } else if (args.length === 1 && a.type === "i" && a.lo === 0 && a.hi === 1) {
       const b = el("button", { type: "button", id, textContent: leaf(spec) });
       b.setAttribute("aria-pressed", "false");
