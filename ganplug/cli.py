@@ -281,19 +281,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     from .instrument.live import check_inputs
     from .runtime.server import ServeConfig, Server
 
-    if a.state_hz <= 0:
-        raise ConfigError("--state-hz must be positive")
-    if (a.web_token is not None or a.zeroconf or a.web_origin) and a.web is None:
-        raise ConfigError("--web-token, --web-origin and --zeroconf need --web")
-    if a.web is not None:
-        from .web.config import check_origins, check_token
-
-        check_token(a.web_token)
-        check_origins(tuple(a.web_origin))
-        if a.zeroconf:
-            from .web.advertise import require
-
-            require()
+    _check_serve_flags(a)
     size = _size(a)
     if a.model is None and a.models is not None:
         from .runtime.models import model_files
@@ -315,16 +303,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
         web = WebSurface(server, WebConfig(listen=a.web, token=a.web_token, origins=tuple(a.web_origin), zeroconf=a.zeroconf,
                                            state_hz=a.state_hz))
-    info, out = engine.info, server.models.output
-    host, port = server.listener.address
-    print(f"serving {info.path} ({info.resolution}x{info.resolution}x{info.channels}, {info.architecture}) on {engine.provider}"
-          f"{f' as {out.width}x{out.height} ({out.fit})' if out.shape != info.frame_shape else ''}"
-          f"{f', {len(server.show.models.names)} models playable' if a.models else ''}; "
-          f"frames to {', '.join(str(d) for d in server.subscriptions.destinations) or 'nobody yet'}; "
-          f"control on {'udp+tcp' if cfg.tcp_control else 'udp'} {host}:{port}", flush=True)
-    if not cfg.allow and not _loopback_host(host):
-        log.warning("control on %s is open to every address that can reach it (no --allow): anyone there can steer the show, "
-                    "and one /ganplug/subscribe makes it stream frames to any address; see docs/security.md", host)
+    _banner(server, cfg, engine)
     import signal
 
     signal.signal(signal.SIGTERM, lambda *_: server.stop())  # a service manager's stop ends the show cleanly
@@ -341,6 +320,37 @@ def cmd_serve(a: argparse.Namespace) -> int:
     print(f"stopped after {server.published} frames; {server.sinks.replaced} replaced before sending; "
           f"largest gap between frames {server.pacer.max_gap * 1e3:.1f} ms", flush=True)
     return 0
+
+
+def _check_serve_flags(a: argparse.Namespace) -> None:
+    """Flags that cannot work together, and web settings, refused before anything starts."""
+    if a.state_hz <= 0:
+        raise ConfigError("--state-hz must be positive")
+    if (a.web_token is not None or a.zeroconf or a.web_origin) and a.web is None:
+        raise ConfigError("--web-token, --web-origin and --zeroconf need --web")
+    if a.web is not None:
+        from .web.config import check_origins, check_token
+
+        check_token(a.web_token)
+        check_origins(tuple(a.web_origin))
+        if a.zeroconf:
+            from .web.advertise import require
+
+            require()
+
+
+def _banner(server, cfg, engine) -> None:
+    """The start-up line (what plays, where frames go, where control comes in) and the exposure warning."""
+    info, out = engine.info, server.models.output
+    host, port = server.listener.address
+    print(f"serving {info.path} ({info.resolution}x{info.resolution}x{info.channels}, {info.architecture}) on {engine.provider}"
+          f"{f' as {out.width}x{out.height} ({out.fit})' if out.shape != info.frame_shape else ''}"
+          f"{f', {len(server.show.models.names)} models playable' if cfg.models else ''}; "
+          f"frames to {', '.join(str(d) for d in server.subscriptions.destinations) or 'nobody yet'}; "
+          f"control on {'udp+tcp' if cfg.tcp_control else 'udp'} {host}:{port}", flush=True)
+    if not cfg.allow and not _loopback_host(host):
+        log.warning("control on %s is open to every address that can reach it (no --allow): anyone there can steer the show, "
+                    "and one /ganplug/subscribe makes it stream frames to any address; see docs/security.md", host)
 
 
 def _loopback_host(host: str) -> bool:

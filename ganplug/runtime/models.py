@@ -135,9 +135,14 @@ class Models:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="ganplug-models")
 
     @property
+    def engine(self) -> Engine:
+        """The engine of the model playing in A."""
+        return self.a.current.engine
+
+    @property
     def info(self):
         """The playing model's :class:`~ganplug.contract.ModelInfo`."""
-        return self.a.current.engine.info
+        return self.engine.info
 
     @property
     def playing(self) -> tuple[str, str]:
