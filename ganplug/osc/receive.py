@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 from pythonosc.osc_packet import OscPacket
 
 from ..errors import AddressInUseError
-from .frames import FRAME_ADDRESS, Frame, FrameAssembler
+from .frames import FRAME_ADDRESS, IMAGE_ADDRESS, Frame, FrameAssembler
 from .stream import read_packets
 
 log = logging.getLogger("ganplug.receive")
@@ -27,11 +27,12 @@ MAX_TCP_PACKET = 64 * 1024 * 1024
 MessageHandler = Callable[[str, tuple], None]
 
 
-def bind_udp(host: str, port: int, rcvbuf: int = RCVBUF_BYTES) -> socket.socket:
-    """A UDP socket bound to (host, port) with a large receive buffer."""
+def bind_udp(host: str, port: int, rcvbuf: int | None = RCVBUF_BYTES) -> socket.socket:
+    """A UDP socket bound to (host, port) with a large receive buffer (None: the OS default)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
-    _raise_rcvbuf(sock, rcvbuf)
+    if rcvbuf is not None:
+        _raise_rcvbuf(sock, rcvbuf)
     try:
         sock.bind((host, port))
     except OSError as e:
@@ -80,18 +81,21 @@ def messages_of(packet: bytes) -> list[tuple[str, tuple]]:
 class FrameReceiver:
     """Listen on UDP (``transport='udp'``) or TCP and yield complete frames.
 
-    Other messages go to ``on_message(address, args)`` if given.
+    Raw (``/ganplug/frame``) and compressed (``/ganplug/image``) frames are both
+    decoded. Other messages go to ``on_message(address, args)`` if given.
+    ``rcvbuf=None`` keeps the OS default UDP receive buffer, as apps have it.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 9001, transport: str = "udp",
-                 on_message: MessageHandler | None = None, max_pending: int = 4):
+                 on_message: MessageHandler | None = None, max_pending: int = 4,
+                 rcvbuf: int | None = RCVBUF_BYTES):
         self.assembler = FrameAssembler(max_pending)
         self.on_message = on_message
         self.transport = transport
         self.malformed = 0
         self._tcp_clients: dict[socket.socket, bytearray] = {}
         if transport == "udp":
-            self.sock = bind_udp(host, port)
+            self.sock = bind_udp(host, port, rcvbuf)
         elif transport == "tcp":
             self.sock = bind_tcp(host, port, 8)
         else:
@@ -155,12 +159,15 @@ class FrameReceiver:
                 self.malformed += 1
                 continue
             for address, args in msgs:
+                f = None
                 if address == FRAME_ADDRESS and len(args) == 7:
                     f = self.assembler.add(*args)
-                    if f is not None:
-                        frames.append(f)
+                elif address == IMAGE_ADDRESS and len(args) == 8:
+                    f = self.assembler.add_image(*args)
                 elif self.on_message is not None:
                     self.on_message(address, args)
+                if f is not None:
+                    frames.append(f)
         return frames
 
     def frames(self, seconds: float | None = None, count: int | None = None) -> Iterator[Frame]:
