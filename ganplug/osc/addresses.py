@@ -91,6 +91,9 @@ ADDRESSES: tuple[Spec, ...] = (
     # --- sent by the server
     Spec(f"{PREFIX}/frame", (Arg("frame", "i"), Arg("chunk", "i"), Arg("chunks", "i"), Arg("width", "i"), Arg("height", "i"),
                              Arg("channels", "i"), Arg("pixels", "b")), "one chunk of a frame (docs/protocol.md)", "out"),
+    Spec(f"{PREFIX}/image", (Arg("frame", "i"), Arg("chunk", "i"), Arg("chunks", "i"), Arg("width", "i"), Arg("height", "i"),
+                             Arg("channels", "i"), Arg("format", "s", choices=("jpeg", "png")), Arg("data", "b")),
+         "one chunk of a JPEG or PNG frame, instead of /ganplug/frame with --encoding jpeg|png (docs/protocol.md)", "out"),
     Spec(f"{PREFIX}/state", (Arg("frame", "i"), _seed, Arg("walk", "s"), Arg("speed", "f"), Arg("truncation", "f"), Arg("fps", "f"),
                              Arg("paused", "i"), Arg("measured_fps", "f"), Arg("time", "f")),
          "the performance state, a few times a second; frame is the newest frame id, time its walk time", "out"),
