@@ -36,8 +36,8 @@ def test_the_same_frames_in_one_burst_are_lost():
 def test_automatic_rate_spreads_a_frame_over_part_of_its_period():
     d = UdpDestination("127.0.0.1", 9, OnceLog())
     frame = 512 * 512 * 3
-    assert d.pace_rate(frame, 1 / 30) == pytest.approx((frame - PACE_BURST_BYTES) * 30 / PACE_SHARE)
-    assert d.pace_rate(8000, 1 / 30) == PACE_FALLBACK_RATE  # fits in the first burst: no pacing
+    assert d.pace_rate(frame, 1 / 30) == pytest.approx(frame * 30 / PACE_SHARE)
+    assert d.pace_rate(PACE_BURST_BYTES, 1 / 30) == PACE_FALLBACK_RATE  # fits in the first burst: no pacing
     assert d.pace_rate(frame, 0) == PACE_FALLBACK_RATE  # fps 0: no period to spread over
     d.rate = 5e6
     assert d.pace_rate(frame, 1 / 30) == 5e6

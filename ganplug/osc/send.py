@@ -106,10 +106,11 @@ class UdpDestination:
         """
         if self.rate:
             return float(self.rate)
-        spread = total_bytes - PACE_BURST_BYTES
-        if seconds <= 0 or spread <= 0:
+        if seconds <= 0 or total_bytes <= PACE_BURST_BYTES:
             return PACE_FALLBACK_RATE
-        return max(spread / (PACE_SHARE * seconds), 1.0)
+        # The whole frame's bytes over the share: the first burst is a head start, so a frame
+        # just over one burst still ends early instead of stretching its last chunk out.
+        return total_bytes / (PACE_SHARE * seconds)
 
     def send_paced(self, packets: Iterable[bytes], seconds: float) -> bool:
         """Send one frame's packets spread over the time until the next frame (``seconds``).
