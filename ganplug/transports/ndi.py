@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..osc.send import OnceLog
+from . import ticks
 
 log = logging.getLogger("ganplug.ndi")
 
@@ -106,13 +107,9 @@ def demo(source_name: str, width: int, height: int, fps: float, frames: int, wai
     end = time.monotonic() + wait_for_receiver
     while sink.connections() == 0 and time.monotonic() < end:
         time.sleep(0.02)
-    period = 1.0 / fps
     cpu0, t0 = time.process_time(), time.perf_counter()
-    for i in range(frames):
-        wait = t0 + i * period - time.perf_counter()
-        if wait > 0:
-            time.sleep(wait)
-        sink.send_frame(i, block_frame(i, width, height), period)
+    for i in ticks(fps, frames):
+        sink.send_frame(i, block_frame(i, width, height), 1.0 / fps)
     wall = time.perf_counter() - t0
     time.sleep(0.5)  # let the last frames leave before the source goes away
     sink.close()

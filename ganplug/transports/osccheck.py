@@ -24,6 +24,7 @@ import numpy as np
 
 from ..osc.frames import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_DATAGRAM, ENCODINGS, encode
 from ..osc.send import OnceLog, UdpDestination, message
+from . import ticks
 
 DONE_ADDRESS = "/ganplug/check/done"
 POOL = 16  # distinct frames, cycled by frame id
@@ -63,15 +64,8 @@ def send_stream(port: int, check: Check, pool: list[np.ndarray]) -> dict:
     dest = UdpDestination("127.0.0.1", port, OnceLog(), rate=check.rate)
     period = 1.0 / check.fps
     encode_s = send_s = 0.0
-    late = 0
     cpu0, t0 = time.process_time(), time.perf_counter()
-    for i in range(check.frames):
-        due = t0 + i * period
-        wait = due - time.perf_counter()
-        if wait > 0:
-            time.sleep(wait)
-        elif wait < -period:
-            late += 1
+    for i in ticks(check.fps, check.frames):
         a = time.perf_counter()
         packets = encode(i, pool[i % len(pool)], check.encoding, check.quality, check.max_datagram)
         b = time.perf_counter()
@@ -86,7 +80,7 @@ def send_stream(port: int, check: Check, pool: list[np.ndarray]) -> dict:
         dest.send([message(DONE_ADDRESS, "i", check.frames)])
     dest.close()
     n = max(check.frames, 1)
-    return {"encode_ms": 1e3 * encode_s / n, "send_ms": 1e3 * send_s / n, "late": late,
+    return {"encode_ms": 1e3 * encode_s / n, "send_ms": 1e3 * send_s / n,
             "datagrams": len(packets), "sender_cpu": cpu / wall}
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..osc.send import OnceLog
+from . import ticks
 
 log = logging.getLogger("ganplug.shm")
 
@@ -131,15 +132,10 @@ def demo(shm_name: str, width: int, height: int, channels: int, fps: float, fram
     """Write ``frames`` test-pattern frames at ``fps``; returns the writer's cost per frame."""
     sink = ShmSink(shm_name)
     base = pattern_frame(0, height, width, channels)
-    period = 1.0 / fps
-    t0 = time.perf_counter()
-    cpu0 = time.process_time()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
-        for i in range(frames):
-            wait = t0 + i * period - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            sink.send_frame(i, base + np.uint8(i % 256), period)
+        for i in ticks(fps, frames):
+            sink.send_frame(i, base + np.uint8(i % 256), 1.0 / fps)
     finally:
         wall = time.perf_counter() - t0
         sink.close()
