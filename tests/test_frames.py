@@ -126,7 +126,8 @@ def test_image_message_matches_python_osc_builder():
     assert dgram == b.build().dgram
 
 
-@pytest.mark.parametrize("encoding, c, out_c", [("jpeg", 3, 3), ("jpeg", 4, 3), ("png", 3, 3), ("png", 4, 4), ("png", 1, 1), ("jpeg", 1, 1)])
+@pytest.mark.parametrize("encoding, c, out_c", [("jpeg", 3, 3), ("jpeg", 4, 3), ("png", 3, 3), ("png", 4, 4), ("png", 1, 1), ("jpeg", 1, 1),
+                                                ("png", 2, 2), ("jpeg", 2, 1)])
 @pytest.mark.parametrize("max_datagram", [8192, 1500])
 def test_image_chunks_fit_and_decode(encoding, c, out_c, max_datagram):
     px = smooth(c=c)

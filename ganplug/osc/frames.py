@@ -86,20 +86,21 @@ def compress(pixels: np.ndarray, encoding: str, quality: int = DEFAULT_JPEG_QUAL
     """
     from PIL import Image
 
-    h, w, c = pixels.shape
+    c = pixels.shape[2]
     if encoding == "jpeg":
         if not 1 <= quality <= 100:
             raise ConfigError(f"jpeg quality must be 1..100, got {quality}")
-        img = Image.fromarray(pixels[:, :, 0] if c == 1 else np.ascontiguousarray(pixels[:, :, :3]))
+        keep = 1 if c <= 2 else 3  # grey (+ alpha) -> grey, RGB(A) -> RGB
         opts = {"quality": quality}
     elif encoding == "png":
-        img = Image.fromarray(pixels[:, :, 0] if c == 1 else pixels)
+        keep = c
         opts = {"compress_level": PNG_COMPRESS_LEVEL}
     else:
         raise ConfigError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
+    img = Image.fromarray(pixels[:, :, 0] if keep == 1 else np.ascontiguousarray(pixels[:, :, :keep]))
     out = io.BytesIO()
     img.save(out, encoding.upper(), **opts)
-    return out.getvalue(), (1 if c == 1 else 3 if encoding == "jpeg" else c)
+    return out.getvalue(), keep
 
 
 def encode_image(frame_id: int, pixels: np.ndarray, encoding: str, quality: int = DEFAULT_JPEG_QUALITY,
@@ -136,11 +137,10 @@ def decompress(data: bytes, width: int, height: int, channels: int) -> np.ndarra
 
     try:
         with Image.open(io.BytesIO(data)) as img:
-            img = img.convert({1: "L", 3: "RGB", 4: "RGBA"}[channels])
-            pixels = np.asarray(img)
+            if img.size != (width, height):  # checked before the pixels are decoded
+                return None
+            pixels = np.asarray(img.convert({1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]))
     except Exception:  # Pillow raises many types for a corrupt file
-        return None
-    if pixels.shape[:2] != (height, width):
         return None
     return pixels.reshape(height, width, channels)
 
