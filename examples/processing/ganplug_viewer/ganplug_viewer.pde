@@ -66,7 +66,7 @@ void draw() {
       frame = toImage(readyPixels, readyW, readyH, readyC);
       readyPixels = null;
     } else if (readyArgb != null) {
-      frame = createImage(readyW, readyH, readyC == 4 ? ARGB : RGB);
+      frame = createImage(readyW, readyH, readyC == 4 || readyC == 2 ? ARGB : RGB);
       frame.loadPixels();
       System.arraycopy(readyArgb, 0, frame.pixels, 0, readyArgb.length);
       frame.updatePixels();
