@@ -58,7 +58,7 @@ class NdiSink:
         """RGBA pixels for NDI: RGBA frames as they are, RGB and grey into a reused buffer."""
         h, w, c = pixels.shape
         if c == 4:
-            return pixels
+            return np.ascontiguousarray(pixels)  # NDI reads rows of exactly width × 4 bytes
         if self.rgba is None or self.rgba.shape[:2] != (h, w):
             self.rgba = np.full((h, w, 4), 255, np.uint8)
         self.rgba[:, :, :3] = pixels if c == 3 else pixels[:, :, :1]
