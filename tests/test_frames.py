@@ -185,3 +185,12 @@ def test_frame_receiver_decodes_image_frames_over_udp():
         d.close()
     assert [f.frame_id for f in got] == [5, 6]
     assert np.array_equal(got[0].pixels, px) and np.abs(got[1].pixels.astype(int) - px).mean() < 3
+
+
+@pytest.mark.parametrize("encoding", ["raw", "jpeg", "png"])
+def test_whole_frame_in_one_message_for_tcp(encoding):
+    px = smooth(200, 300)
+    (msg,) = encode(3, px, encoding, max_datagram=None)
+    args = OscMessage(msg).params
+    f = FrameAssembler().add(*args) if encoding == "raw" else FrameAssembler().add_image(*args)
+    assert f is not None and f.pixels.shape == (200, 300, 3)

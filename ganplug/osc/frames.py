@@ -104,12 +104,15 @@ def compress(pixels: np.ndarray, encoding: str, quality: int = DEFAULT_JPEG_QUAL
 
 
 def encode_image(frame_id: int, pixels: np.ndarray, encoding: str, quality: int = DEFAULT_JPEG_QUALITY,
-                 max_datagram: int = DEFAULT_MAX_DATAGRAM) -> list[bytes]:
-    """``/ganplug/image`` messages (datagram bytes) carrying one frame as a JPEG or PNG file."""
+                 max_datagram: int | None = DEFAULT_MAX_DATAGRAM) -> list[bytes]:
+    """``/ganplug/image`` messages (datagram bytes) carrying one frame as a JPEG or PNG file;
+    ``max_datagram=None``: a single message (for TCP)."""
     if pixels.dtype != np.uint8 or pixels.ndim != 3:
         raise ValueError(f"a frame is uint8 [H, W, C], got {pixels.dtype} {pixels.shape}")
     data, channels = compress(pixels, encoding, quality)
     h, w, _ = pixels.shape
+    if max_datagram is None:
+        max_datagram = IMAGE_HEADER_BYTES + len(data) + 4
     step = (max_datagram - IMAGE_HEADER_BYTES) // 4 * 4
     if step < 4:
         raise ConfigError(f"--max-datagram {max_datagram} leaves no room for an image chunk")
@@ -124,10 +127,11 @@ def encode_image(frame_id: int, pixels: np.ndarray, encoding: str, quality: int 
 
 
 def encode(frame_id: int, pixels: np.ndarray, encoding: str = "raw", quality: int = DEFAULT_JPEG_QUALITY,
-           max_datagram: int = DEFAULT_MAX_DATAGRAM) -> list[bytes]:
-    """One frame as OSC messages: ``/ganplug/frame`` for raw, ``/ganplug/image`` for jpeg or png."""
+           max_datagram: int | None = DEFAULT_MAX_DATAGRAM) -> list[bytes]:
+    """One frame as OSC messages: ``/ganplug/frame`` for raw, ``/ganplug/image`` for jpeg or png.
+    ``max_datagram=None`` makes one message of the whole frame (for TCP)."""
     if encoding == "raw":
-        return encode_frame(frame_id, pixels, max_datagram)
+        return encode_frame(frame_id, pixels, pixels.nbytes + HEADER_BYTES + 4 if max_datagram is None else max_datagram)
     return encode_image(frame_id, pixels, encoding, quality, max_datagram)
 
 
