@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -89,16 +90,14 @@ def receive(check: Check, limit: float, out=sys.stdout) -> dict:
     from ..osc.receive import FrameReceiver
 
     pool = frame_pool(check.size)
-    done: list[int] = []
-    rx = FrameReceiver("127.0.0.1", 0, rcvbuf=None, on_message=lambda a, args: done.append(1) if a == DONE_ADDRESS else None)
-    import socket
-
+    done: set[str] = set()
+    rx = FrameReceiver("127.0.0.1", 0, rcvbuf=None, on_message=lambda address, args: done.add(address))
     rcvbuf = rx.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
     print(f"PORT {rx.address[1]}", file=out, flush=True)
     complete = wrong = 0
     ids: list[int] = []
     end = time.monotonic() + limit
-    while not done and time.monotonic() < end:
+    while DONE_ADDRESS not in done and time.monotonic() < end:
         for f in rx.poll(0.05):
             start = time.perf_counter()
             want = pool[f.frame_id % len(pool)]
