@@ -230,6 +230,21 @@ def _add_size_flags(p: argparse.ArgumentParser) -> None:
                         f"or stretch (default {FITS[0]})")
 
 
+def _add_output_flags(p: argparse.ArgumentParser, d) -> None:
+    """How frames leave: OSC encoding and pacing, shared memory, NDI (docs/transports.md)."""
+    from .osc.frames import ENCODINGS
+
+    g = p.add_argument_group("frames out (docs/transports.md)")
+    g.add_argument("--encoding", choices=ENCODINGS, default=d.encoding,
+                   help=f"OSC frames: raw /ganplug/frame, or jpeg/png /ganplug/image (default {d.encoding})")
+    g.add_argument("--jpeg-quality", type=int, default=d.quality, help=f"--encoding jpeg: quality 1-95 (default {d.quality})")
+    g.add_argument("--max-datagram", type=int, default=d.max_datagram, help=f"largest UDP datagram sent, bytes (default {d.max_datagram})")
+    g.add_argument("--pace-rate", type=float, default=d.pace_rate, metavar="BYTES/S",
+                   help="UDP send rate within a frame (default: a frame's chunks spread over half the frame period)")
+    g.add_argument("--shm", metavar="NAME", help="also write frames into the shared-memory block NAME (any process on this machine reads it)")
+    g.add_argument("--ndi", metavar="NAME", help="also send frames as the NDI source NAME (needs: pip install 'ganplug[ndi]')")
+
+
 def _size(a: argparse.Namespace) -> tuple[int, int] | None:
     from .runtime.fit import parse_size
 
@@ -250,12 +265,12 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--listen", default=d.listen, metavar="HOST:PORT", help=f"control port, UDP and TCP (default {d.listen})")
     p.add_argument("--no-tcp-control", action="store_true", help="listen for control on UDP only")
     p.add_argument("--allow", action="append", default=[], metavar="ADDR[/BITS]", help="accept control only from these addresses (repeatable)")
-    p.add_argument("--max-datagram", type=int, default=d.max_datagram, help=f"largest UDP datagram sent, bytes (default {d.max_datagram})")
     p.add_argument("--snapshots", default=d.snapshots, help=f"folder for /ganplug/snapshot PNGs (default ./{d.snapshots})")
     p.add_argument("--presets", default=d.presets, help=f"folder for presets (default ./{d.presets})")
     p.add_argument("--state-hz", type=float, default=d.state_hz, help=f"/ganplug/state messages per second (default {d.state_hz:g})")
     p.add_argument("--seconds", type=float, default=d.seconds, help="stop after this many seconds (default: run until Ctrl-C)")
     _add_param_flags(p, SERVE_PARAMS)
+    _add_output_flags(p, d)
     g = p.add_argument_group("playing it like an instrument (docs/instrument.md)")
     g.add_argument("--audio", metavar="FILE.wav|DEVICE", help="audio input: a WAV file played in a loop, or a sound device (name or index)")
     g.add_argument("--audio-map", action="append", default=[], metavar="FEATURE:ADDRESS[:LO:HI]",
@@ -295,6 +310,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     cfg = ServeConfig(sends=tuple(a.send or ServeConfig.sends), listen=a.listen, tcp_control=not a.no_tcp_control,
                       allow=tuple(a.allow), max_datagram=a.max_datagram, snapshots=a.snapshots, presets=a.presets,
                       state_hz=a.state_hz, seconds=a.seconds, instrument=instrument, models=a.models, size=size, fit=a.fit,
+                      encoding=a.encoding, quality=a.jpeg_quality, pace_rate=a.pace_rate, shm=a.shm, ndi=a.ndi,
                       initial=tuple(_param_values(a, SERVE_PARAMS).items()))
     server = Server(engine, cfg)
     web = None
@@ -326,6 +342,10 @@ def _check_serve_flags(a: argparse.Namespace) -> None:
     """Flags that cannot work together, and web settings, refused before anything starts."""
     if a.state_hz <= 0:
         raise ConfigError("--state-hz must be positive")
+    if not 1 <= a.jpeg_quality <= 95:
+        raise ConfigError("--jpeg-quality must be 1 to 95")
+    if a.pace_rate is not None and a.pace_rate < 100_000:
+        raise ConfigError("--pace-rate must be at least 100000 bytes/s")
     if (a.web_token is not None or a.zeroconf or a.web_origin) and a.web is None:
         raise ConfigError("--web-token, --web-origin and --zeroconf need --web")
     if a.web is not None:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
 
+import numpy as np
+import pytest
+
+from conftest import need
 from example_helpers import example_path
 from ganplug.show.table import INBOUND, OUTBOUND
 from ganplug.osc.frames import DEFAULT_MAX_DATAGRAM
@@ -53,7 +58,7 @@ def test_sketch_reads_frame_chunks_in_the_protocols_order():
     names = [p.split()[-1] for p in params.split(",")]
     assert names == ["id", "index", "count", "w", "h", "c", "payload"]  # frame, chunk, chunks, width, height, channels, pixels
     # Chunks join in index order, a frame only counts whole, and ids compare across the wrap.
-    assert "for (byte[] p : parts)" in code and "total == w * h * c" in code
+    assert "for (byte[] p : parts)" in code and "if (total != w * h * c) return;" in code
     assert constant(code, "RESTART_GAP") == 1024 and "2147483648L" in code
 
 
@@ -84,3 +89,47 @@ def test_sketch_steers_seed_speed_walk_truncation_with_table_types():
             assert declared[value] == java[spec.args[0].type], (address, value)
         else:
             assert address == "/ganplug/pause" and value == "paused ? 1 : 0"
+
+
+def test_sketch_reads_image_chunks_in_the_protocols_order():
+    code = source()
+    spec = OUTBOUND["/ganplug/image"]
+    assert f'checkAddrPattern("{spec.address}") && m.checkTypetag("{spec.types}")' in code
+    call = re.search(r"addImageChunk\(((?:m\.get\(\d\)\.\w+\(\),?\s*)+)\)", code)
+    assert call, "the image handler should pass the eight arguments straight on"
+    gets = re.findall(r"m\.get\((\d)\)\.(\w+)\(\)", call.group(1))
+    kinds = {"b": "blobValue", "s": "stringValue", "i": "intValue"}
+    assert gets == [(str(i), kinds[a.type]) for i, a in enumerate(spec.args)]
+
+
+def decode_with_java(tmp_path, data: bytes, w: int, h: int) -> np.ndarray:
+    """Run the sketch's own decodeImage (plain Java: ImageIO) on ``data``; ARGB ints -> RGBA array."""
+    javac = need("javac")
+    body = re.search(r"^int\[\] decodeImage\(.*?^}\n", source(), flags=re.S | re.M).group(0)
+    (tmp_path / "Decode.java").write_text(
+        "import java.io.*; import java.nio.file.*; import java.awt.image.BufferedImage; import javax.imageio.ImageIO;\n"
+        "public class Decode {\n static " + body +
+        " public static void main(String[] a) throws Exception {\n"
+        "  int[] p = decodeImage(Files.readAllBytes(Paths.get(a[0])), Integer.parseInt(a[1]), Integer.parseInt(a[2]));\n"
+        "  DataOutputStream out = new DataOutputStream(new FileOutputStream(a[3]));\n"
+        "  for (int v : p) out.writeInt(v);\n  out.close();\n }\n}\n")
+    (tmp_path / "in.img").write_bytes(data)
+    subprocess.run([javac, "Decode.java"], cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    subprocess.run([need("java"), "-Djava.awt.headless=true", "Decode", "in.img", str(w), str(h), "out.bin"],
+                   cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    argb = np.frombuffer((tmp_path / "out.bin").read_bytes(), ">u4").reshape(h, w)
+    return np.stack([(argb >> 16) & 255, (argb >> 8) & 255, argb & 255, argb >> 24], axis=-1).astype(np.uint8)
+
+
+@pytest.mark.parametrize("encoding", ["jpeg", "png"])
+def test_sketch_decodes_ganplugs_compressed_frames(tmp_path, encoding):
+    """The sketch's decodeImage, compiled with javac, on a file made by ganplug's encoder."""
+    from ganplug.osc.frames import compress
+    from ganplug.transports.osccheck import frame_pool
+
+    px = frame_pool(96, count=1)[0][:, :80]  # a real model frame, not square: rows and columns stay apart
+    data, channels = compress(np.ascontiguousarray(px), encoding, 85)
+    rgba = decode_with_java(tmp_path, data, 80, 96)
+    err = np.abs(rgba[..., :3].astype(int) - px).mean()
+    assert (rgba[..., 3] == 255).all() and channels == 3
+    assert err == 0 if encoding == "png" else err < 3, err

@@ -154,7 +154,7 @@ def _functions(path: str) -> dict[str, list[str]]:
 
 def test_callback_dats_have_touchdesigners_signatures():
     assert _functions("touchdesigner/oscin_callbacks.py")["onReceiveOSC"] == [
-        "dat", "rowIndex", "message", "bytes", "timeStamp", "address", "args", "peer"]
+        "dat", "rowIndex", "message", "byteData", "timeStamp", "address", "args", "peer"]
     script = _functions("touchdesigner/script_top_callbacks.py")
     assert script["onCook"] == ["scriptOp"] and script["onSetupParameters"] == ["scriptOp"]
     panel = _functions("touchdesigner/panel_callbacks.py")
@@ -286,3 +286,99 @@ def test_panel_and_chop_callbacks_steer_a_real_server(engine, tmp_path):
         assert wait_until(lambda: not any(d.port == 9123 for d in server.subscriptions.destinations))
         assert wait_until(lambda: server.show.truncation == 0.75)  # the preset brought the saved truncation back
         assert server.show.bad_messages == 0
+
+
+# --- raw message bytes and compressed frames (issue 13)
+
+
+def test_td_parser_reads_messages_and_bundles_like_python_osc(walking):
+    from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    for g in walking:
+        assert td.parse_osc(g) == [as_td_delivers(g)]
+    m = OscMessageBuilder("/x")
+    for v, t in ((1, "i"), (2.5, "f"), ("walk", "s"), (b"\x00\x01\x02", "b"), (2**40, "h"), (True, "T")):
+        m.add_arg(v, t)
+    msg = m.build()
+    b = OscBundleBuilder(IMMEDIATELY)
+    b.add_content(msg)
+    b.add_content(msg)
+    assert td.parse_osc(b.build().dgram) == [("/x", list(msg.params))] * 2
+    with pytest.raises(ValueError):
+        td.parse_osc(msg.dgram[:-2])  # the blob runs past the end
+
+
+@pytest.mark.parametrize("encoding, channels", [("jpeg", 3), ("png", 3), ("png", 4), ("png", 1)])
+def test_td_receiver_decodes_image_frames_with_cv2(encoding, channels):
+    pytest.importorskip("cv2")
+    from ganplug.osc.frames import encode_image
+    from ganplug.transports.osccheck import frame_pool
+
+    rgb = frame_pool(96, count=1)[0][:, :64]  # a real model frame, 96 rows x 64 columns
+    px = np.ascontiguousarray(np.dstack([rgb, rgb[..., :1]])[..., :channels] if channels != 3 else rgb)
+    rx = td.Receiver()
+    done = [rx.on_bytes(d) for d in encode_image(12, px, encoding, 90, 1500)]
+    assert done[-1] and not any(done[:-1])
+    assert rx.image.shape == (96, 64, 4) and rx.frame_id == 12 and rx.size == (64, 96)
+    want = td.to_td_image(px)
+    err = np.abs(rx.image.astype(int) - want).mean()
+    assert err == 0 if encoding == "png" else err < 3, err
+
+
+def test_td_receiver_without_cv2_counts_compressed_frames_and_goes_on(monkeypatch):
+    from ganplug.osc.frames import encode_frame, encode_image
+
+    monkeypatch.setattr(td, "cv2", None)  # a TouchDesigner build without OpenCV
+    px = np.full((8, 8, 3), 90, np.uint8)
+    rx = td.Receiver()
+    assert not rx.on_bytes(encode_image(1, px, "png")[0])
+    assert rx.undecodable == 1 and rx.image is None
+    assert rx.on_bytes(encode_frame(2, px)[0])  # raw frames still work
+    assert rx.undecodable == 1 and rx.rejected == 0
+
+
+def test_oscin_callback_ignores_the_dats_args(walking):
+    """The blob comes from the raw bytes: garbage in address and args changes nothing."""
+    operators = _Operators()
+    oscin = _run_dat("touchdesigner/oscin_callbacks.py", operators)
+    for g in walking:
+        oscin["onReceiveOSC"](None, 0, "", g, 0.0, "", ["not", "a", "blob"], None)
+    assert operators("ganplug_td").module.receiver.completed >= 8
+
+
+def test_shm_script_top_shows_the_newest_shared_memory_frame():
+    import uuid
+
+    from ganplug.transports.shm import ShmSink
+
+    name = f"gptest-td-{uuid.uuid4().hex[:8]}"
+    reader_module = load_example("python/shm_reader.py", "ganplug_shm_in_dat")
+    top = _Operators._ScriptTop()
+    storage: dict = {}
+    top.fetch = lambda key, default=None, search=True: storage.get(key, default)
+    top.store = lambda key, value: storage.__setitem__(key, value)
+    ops = {"ganplug_shm": _Operators._Dat(reader_module), "shm_frames": top}
+    script = {"op": ops.__getitem__}
+    exec(compile(example_path("touchdesigner/shm_script_top.py").read_text().replace("'ganplug'", repr(name), 1), "shm", "exec"), script)
+    execute = {"op": ops.__getitem__}
+    exec(compile(example_path("touchdesigner/shm_execute.py").read_text(), "shm_execute", "exec"), execute)
+    sink = ShmSink(name)
+    try:
+        script["onCook"](top)
+        assert top.copied == []  # no writer yet
+        px = np.random.default_rng(3).integers(0, 256, (40, 24, 3), dtype=np.uint8)
+        sink.send_frame(5, px, 0)
+        execute["onFrameStart"](1)
+        script["onCook"](top)
+        script["onCook"](top)  # nothing new: nothing copied
+        assert len(top.copied) == 1 and top.cooks == 1
+        np.testing.assert_array_equal(top.copied[0], td_image(px))
+        rgba = np.random.default_rng(4).integers(0, 256, (16, 16, 4), dtype=np.uint8)
+        sink.send_frame(6, rgba, 0)  # a new size: a new block under the same name
+        for _ in range(2):
+            script["onCook"](top)
+        np.testing.assert_array_equal(top.copied[-1], rgba[::-1])
+    finally:
+        storage["ganplug_shm_reader"].close()
+        sink.close()

@@ -55,7 +55,7 @@ def make_show(engine, tmp_path):
     shows = []
 
     def make(info=None) -> Show:
-        show = Show(info or engine.info, Inbox(), Subscriptions(Sinks(), 8192), Folders(str(tmp_path / "presets"), str(tmp_path / "snaps")),
+        show = Show(info or engine.info, Inbox(), Subscriptions(Sinks()), Folders(str(tmp_path / "presets"), str(tmp_path / "snaps")),
                     models=("other",))
         shows.append(show)
         return show

@@ -14,7 +14,7 @@ import time
 from typing import Callable, Iterator
 
 from ..net import bind_tcp, bind_udp
-from .frames import FRAME_ADDRESS, Frame, FrameAssembler
+from .frames import FRAME_ADDRESS, IMAGE_ADDRESS, Frame, FrameAssembler
 from .packet import parse_packet
 from .stream import read_packets
 
@@ -35,12 +35,14 @@ def messages_of(packet: bytes) -> list[tuple[str, tuple]]:
 class FrameReceiver:
     """Listen on UDP (``transport='udp'``) or TCP and yield complete frames.
 
-    Other messages go to ``on_message(address, args)`` if given. ``rcvbuf`` is the UDP
-    receive buffer asked for (0 keeps the operating system's default, as most apps do).
+    Raw (``/ganplug/frame``) and compressed (``/ganplug/image``) frames are both
+    decoded. Other messages go to ``on_message(address, args)`` if given. ``rcvbuf`` is the
+    UDP receive buffer asked for (None or 0 keeps the operating system's default, as apps have it).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 9001, transport: str = "udp",
-                 on_message: MessageHandler | None = None, max_pending: int = 4, rcvbuf: int = RCVBUF_BYTES):
+                 on_message: MessageHandler | None = None, max_pending: int = 4,
+                 rcvbuf: int | None = RCVBUF_BYTES):
         self.assembler = FrameAssembler(max_pending)
         self.on_message = on_message
         self.transport = transport
@@ -117,12 +119,15 @@ class FrameReceiver:
                 self.malformed += 1
                 continue
             for address, args in msgs:
+                f = None
                 if address == FRAME_ADDRESS and len(args) == 7:
                     f = self.assembler.add(*args)
-                    if f is not None:
-                        frames.append(f)
+                elif address == IMAGE_ADDRESS and len(args) == 8:
+                    f = self.assembler.add_image(*args)
                 elif self.on_message is not None:
                     self.on_message(address, args)
+                if f is not None:
+                    frames.append(f)
         return frames
 
     def frames(self, seconds: float | None = None, count: int | None = None) -> Iterator[Frame]:

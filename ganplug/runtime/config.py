@@ -7,7 +7,8 @@ from typing import Any
 
 from ..addr import DEFAULT_FRAMES
 from ..instrument.config import InstrumentConfig
-from ..osc.frames import DEFAULT_MAX_DATAGRAM
+from ..osc.frames import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_DATAGRAM
+from ..osc.send import FrameFormat
 
 DEFAULT_SEND = DEFAULT_FRAMES  # where frames go, and where `ganplug receive` listens
 DEFAULT_LISTEN = "127.0.0.1:9000"
@@ -30,3 +31,13 @@ class ServeConfig:
     models: str | None = None  # a folder whose models are playable by name (/ganplug/model/load)
     size: tuple[int, int] | None = None  # (width, height) of every frame sent; None = the first model's
     fit: str = "crop"  # how a model of another shape fills that size: crop, pad or stretch
+    encoding: str = "raw"  # OSC frames: raw (/ganplug/frame), jpeg or png (/ganplug/image)
+    quality: int = DEFAULT_JPEG_QUALITY  # jpeg quality
+    pace_rate: float | None = None  # UDP bytes/s while sending a frame; None = spread over half the frame period
+    shm: str | None = None  # also write frames to this named shared-memory block (docs/transports.md)
+    ndi: str | None = None  # also send frames as this NDI source (the ndi extra)
+
+    @property
+    def frame_format(self) -> FrameFormat:
+        """How frames go to the OSC destinations."""
+        return FrameFormat(self.encoding, self.quality, self.max_datagram, self.pace_rate)

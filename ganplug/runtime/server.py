@@ -38,7 +38,7 @@ from .engine import Engine
 from .fit import output_for
 from .models import Models, model_library
 from .pacing import Pacer
-from .sinks import Sinks
+from .sinks import Sinks, transport_sinks
 from .subscriptions import Subscriptions
 
 log = logging.getLogger("ganplug.serve")
@@ -58,7 +58,7 @@ class Server:
         files = model_library(config.models, engine)
         output = output_for(engine.info.frame_shape, config.size, config.fit)
         self.inbox, self.sinks = Inbox(), Sinks()
-        self.subscriptions = Subscriptions(self.sinks, config.max_datagram)
+        self.subscriptions = Subscriptions(self.sinks, config.frame_format)
         self.access = AllowList(networks(list(config.allow)))
         self._stop = threading.Event()
         self.pacer = Pacer(self._stop)
@@ -69,6 +69,8 @@ class Server:
         try:
             for url in config.sends:
                 self.subscriptions.add(url)
+            for sink in transport_sinks(config):
+                self.sinks.add(sink)
             host, port = host_port(config.listen)
             self.listener = ControlListener(host, port, self.inbox, self.access, tcp=config.tcp_control)
         except BaseException:

@@ -1,8 +1,7 @@
 """Every way frames leave the server is a sink, run on a thread of its own.
 
-OSC over UDP and TCP (:mod:`ganplug.osc.send`, one sink per destination) and the web page
-(:mod:`ganplug.web.server`) are sinks today; shared memory and NDI plug into the same
-interface. :class:`SinkThread` gives each sink a newest-wins frame slot and a bounded
+OSC over UDP and TCP (:mod:`ganplug.osc.send`, one sink per destination), the web page
+(:mod:`ganplug.web.server`), shared memory and NDI (:mod:`ganplug.transports`). :class:`SinkThread` gives each sink a newest-wins frame slot and a bounded
 message queue, so a slow or dead sink never delays the others or the render loop.
 """
 
@@ -11,11 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..logs import LogThrottle
+
+if TYPE_CHECKING:
+    from .config import ServeConfig
 
 log = logging.getLogger("ganplug.send")
 
@@ -167,3 +169,23 @@ class Sinks:
         for t in threads:
             self._replaced_gone += t.replaced
             t.close()
+
+
+def transport_sinks(config: "ServeConfig") -> list[FrameSink]:
+    """The sinks that are not OSC destinations: shared memory (``--shm``) and NDI (``--ndi``).
+    A name that cannot work, or NDI without its runtime, is a :class:`ConfigError` at start."""
+    sinks: list[FrameSink] = []
+    try:
+        if config.shm:
+            from ..transports.shm import ShmSink
+
+            sinks.append(ShmSink(config.shm))
+        if config.ndi:
+            from ..transports.ndi import NdiSink
+
+            sinks.append(NdiSink(config.ndi))
+    except BaseException:
+        for s in sinks:
+            s.close()
+        raise
+    return sinks

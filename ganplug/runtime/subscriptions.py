@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..logs import LogThrottle
-from ..osc.send import TcpDestination, UdpDestination, make_destination, once_log
+from ..osc.send import FrameFormat, TcpDestination, UdpDestination, make_destination, once_log
 from ..show.table import BadMessage
 from .sinks import Sinks
 
@@ -19,14 +19,14 @@ Destination = UdpDestination | TcpDestination
 class Subscriptions:
     """The OSC destinations, each a sink in ``sinks``. Called on the render thread (subscribe) or at start."""
 
-    def __init__(self, sinks: Sinks, max_datagram: int, errors: LogThrottle | None = None):
-        self.sinks, self.max_datagram = sinks, max_datagram
+    def __init__(self, sinks: Sinks, fmt: FrameFormat = FrameFormat(), errors: LogThrottle | None = None):
+        self.sinks, self.fmt = sinks, fmt
         self.errors = errors or once_log(logging.getLogger("ganplug.send"))
         self.destinations: list[Destination] = []
 
     def add(self, url: str) -> Destination:
         """A ``--send`` destination: ``[udp://|tcp://]HOST:PORT``."""
-        return self._add(make_destination(url, self.errors, self.max_datagram))
+        return self._add(make_destination(url, self.errors, self.fmt))
 
     def _add(self, dest: Destination) -> Destination:
         self.destinations = self.destinations + [dest]
@@ -39,7 +39,7 @@ class Subscriptions:
             return
         if len(self.destinations) >= MAX_DESTINATIONS:
             raise BadMessage(f"subscribe: already {MAX_DESTINATIONS} destinations")
-        dest = self._add(UdpDestination(host, port, self.errors, self.max_datagram))
+        dest = self._add(UdpDestination(host, port, self.errors, self.fmt))
         log.info("%s subscribed %s", source, dest)
 
     def unsubscribe(self, host: str, port: int, source: str) -> None:

@@ -12,19 +12,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..osc.frames import FRAME_ADDRESS, FRAME_TYPES
+from ..osc.frames import FRAME_ADDRESS, FRAME_TYPES, IMAGE_ADDRESS, IMAGE_TYPES
 from ..seeds import SEED_MAX, SEED_MIN
 from . import commands as C
 from . import params as P
 from .spec import EASINGS, PREFIX, WALKS, Arg, BadMessage, Spec, check
 
-__all__ = ["ADDRESSES", "INBOUND", "OUTBOUND", "PARAMS", "REPLIES", "FRAME", "STATE", "MODEL", "ERROR", "PREFIX", "WALKS", "EASINGS",
+__all__ = ["ADDRESSES", "INBOUND", "OUTBOUND", "PARAMS", "REPLIES", "FRAME", "IMAGE", "STATE", "MODEL", "ERROR", "PREFIX", "WALKS", "EASINGS",
            "Arg", "Spec", "BadMessage", "check", "check_table", "defaults", "lookup", "preset_order"]
 
 _seed = Arg("seed", "i", SEED_MIN, SEED_MAX)
 
 FRAME = Spec(FRAME_ADDRESS, (Arg("frame", "i"), Arg("chunk", "i"), Arg("chunks", "i"), Arg("width", "i"), Arg("height", "i"),
                                  Arg("channels", "i"), Arg("pixels", "b")), "one chunk of a frame (docs/protocol.md)", "out")
+IMAGE = Spec(IMAGE_ADDRESS, (Arg("frame", "i"), Arg("chunk", "i"), Arg("chunks", "i"), Arg("width", "i"), Arg("height", "i"),
+                                 Arg("channels", "i"), Arg("format", "s", choices=("jpeg", "png")), Arg("data", "b")),
+             "one chunk of a JPEG or PNG frame, instead of /ganplug/frame with --encoding jpeg|png (docs/protocol.md)", "out")
 STATE = Spec("/ganplug/state", (Arg("frame", "i"), _seed, Arg("walk", "s"), Arg("speed", "f"), Arg("truncation", "f"), Arg("fps", "f"),
                                  Arg("paused", "i"), Arg("measured_fps", "f"), Arg("time", "f")),
              "the performance state, a few times a second; frame is the newest frame id, time its walk time", "out")
@@ -70,6 +73,7 @@ ADDRESSES: tuple[Spec, ...] = (
     Spec("/ganplug/state", (), "ask for the state now: answered by /ganplug/state to the sender", handler=C.state),
     # --- sent by the server
     FRAME,
+    IMAGE,
     STATE,
     MODEL,
     ERROR,
@@ -105,6 +109,8 @@ def check_table(entries: tuple[Spec, ...]) -> None:
             raise TypeError(f"{s.address}: indexed addresses, and only they, end in /N")
     if FRAME.types != FRAME_TYPES:
         raise TypeError(f"{FRAME.address}: the table says {FRAME.types}, osc.frames encodes {FRAME_TYPES}")
+    if IMAGE.types != IMAGE_TYPES:
+        raise TypeError(f"{IMAGE.address}: the table says {IMAGE.types}, osc.frames encodes {IMAGE_TYPES}")
 
 
 check_table(ADDRESSES)

@@ -3,6 +3,8 @@
  *
  * Needs the oscP5 library (Sketch > Import Library > Manage Libraries > oscP5).
  * Frames arrive on UDP port 9001; control goes to 127.0.0.1:9000 (docs/protocol.md).
+ * Raw frames (/ganplug/frame) and JPEG or PNG frames (/ganplug/image, `ganplug serve
+ * --encoding jpeg`) both work; Java's ImageIO decodes the compressed ones.
  *
  * Mouse: drag left/right for speed (-2 .. 2), up/down for truncation (2 at the top .. 0 at the bottom).
  * Keys:  LEFT/RIGHT seed -1/+1, r random seed, 1-5 walk (hold slerp loop noise random),
@@ -12,6 +14,10 @@
 import oscP5.*;
 import netP5.*;
 import java.util.HashMap;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.awt.image.BufferedImage;
+import javax.imageio.ImageIO;
 
 final int LISTEN_PORT = 9001;
 final String SERVER_HOST = "127.0.0.1";
@@ -32,7 +38,8 @@ final Object lock = new Object();
 HashMap<Integer, byte[][]> pending = new HashMap<Integer, byte[][]>();
 HashMap<Integer, Integer> pendingCount = new HashMap<Integer, Integer>();
 int newestId = -1;            // newest complete frame id, -1 before the first
-byte[] readyPixels = null;    // a complete frame not yet shown
+byte[] readyPixels = null;    // a complete raw frame not yet shown
+int[] readyArgb = null;       // or a decoded JPEG/PNG frame, as ARGB pixels
 int readyW, readyH, readyC;
 
 PImage frame;
@@ -58,6 +65,12 @@ void draw() {
     if (readyPixels != null) {
       frame = toImage(readyPixels, readyW, readyH, readyC);
       readyPixels = null;
+    } else if (readyArgb != null) {
+      frame = createImage(readyW, readyH, readyC == 4 || readyC == 2 ? ARGB : RGB);
+      frame.loadPixels();
+      System.arraycopy(readyArgb, 0, frame.pixels, 0, readyArgb.length);
+      frame.updatePixels();
+      readyArgb = null;
     }
   }
   background(0);
@@ -76,6 +89,9 @@ void oscEvent(OscMessage m) {
   if (m.checkAddrPattern("/ganplug/frame") && m.checkTypetag("iiiiiib")) {
     addChunk(m.get(0).intValue(), m.get(1).intValue(), m.get(2).intValue(),
              m.get(3).intValue(), m.get(4).intValue(), m.get(5).intValue(), m.get(6).blobValue());
+  } else if (m.checkAddrPattern("/ganplug/image") && m.checkTypetag("iiiiiisb")) {
+    addImageChunk(m.get(0).intValue(), m.get(1).intValue(), m.get(2).intValue(),
+                  m.get(3).intValue(), m.get(4).intValue(), m.get(5).intValue(), m.get(6).stringValue(), m.get(7).blobValue());
   } else if (m.checkAddrPattern("/ganplug/state") && m.checkTypetag("iisfffiff")) {
     // Follow the server, so keys step from what is really playing.
     seed = m.get(1).intValue();
@@ -98,7 +114,22 @@ boolean isNewer(int a, int b) {
 // One chunk: frame id, chunk index, chunk count, width, height, channels, payload.
 // Chunks may be lost or come out of order; never wait for one.
 void addChunk(int id, int index, int count, int w, int h, int c, byte[] payload) {
+  addPart(id, index, count, w, h, c, null, payload);
+}
+
+// One chunk of a compressed frame: the same, plus the format ("jpeg" or "png"); the payloads
+// in chunk order are one image file.
+void addImageChunk(int id, int index, int count, int w, int h, int c, String format, byte[] payload) {
+  if (!"jpeg".equals(format) && !"png".equals(format)) return;
+  addPart(id, index, count, w, h, c, format, payload);
+}
+
+// format: null for raw pixels, else the compressed format. Chunks are kept under the lock;
+// a compressed frame is decoded outside it, so draw() never waits for a decode.
+void addPart(int id, int index, int count, int w, int h, int c, String format, byte[] payload) {
   if (index < 0 || index >= count || w <= 0 || h <= 0 || c < 1 || c > 4 || payload == null) return;
+  byte[] data = null;
+  int total = 0;
   synchronized (lock) {
     if (newestId >= 0 && !isNewer(id, newestId)) {
       if (Math.floorMod((long) newestId - id, ID_MODULO) < RESTART_GAP) return;  // a late chunk of a frame already shown or given up
@@ -120,22 +151,29 @@ void addChunk(int id, int index, int count, int w, int h, int c, byte[] payload)
       if (pending.size() > 4) dropOlderThan(id, false);  // lost chunks pile up: give up on old frames
       return;
     }
-    int total = 0;
     for (byte[] p : parts) total += p.length;
-    if (total == w * h * c) {
-      byte[] pixels = new byte[total];
-      int at = 0;
-      for (byte[] p : parts) {
-        System.arraycopy(p, 0, pixels, at, p.length);
-        at += p.length;
-      }
-      readyPixels = pixels;
-      readyW = w;
-      readyH = h;
-      readyC = c;
+    data = new byte[total];
+    int at = 0;
+    for (byte[] p : parts) {
+      System.arraycopy(p, 0, data, at, p.length);
+      at += p.length;
     }
     newestId = id;
     dropOlderThan(id, true);  // this frame and every older unfinished one are done
+  }
+  int[] argb = null;
+  if (format == null) {
+    if (total != w * h * c) return;  // a raw frame counts only whole
+  } else {
+    argb = decodeImage(data, w, h);
+    if (argb == null) return;
+  }
+  synchronized (lock) {
+    readyPixels = format == null ? data : null;
+    readyArgb = argb;
+    readyW = w;
+    readyH = h;
+    readyC = c;
   }
 }
 
@@ -146,6 +184,18 @@ void dropOlderThan(int id, boolean andItself) {
       pending.remove(k);
       pendingCount.remove(k);
     }
+  }
+}
+
+// A JPEG or PNG file -> ARGB pixels, rows top first (PImage's order), or null when it is
+// not a w x h image. Runs on oscP5's thread, so draw() never waits for a decode.
+int[] decodeImage(byte[] data, int w, int h) {
+  try {
+    BufferedImage img = ImageIO.read(new ByteArrayInputStream(data));
+    if (img == null || img.getWidth() != w || img.getHeight() != h) return null;
+    return img.getRGB(0, 0, w, h, null, 0, w);
+  } catch (IOException e) {
+    return null;
   }
 }
 
