@@ -22,7 +22,7 @@ OK, WARN, FAIL = "ok", "warn", "FAIL"
 # extra -> (modules it brings, what it is for)
 EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
     "video": (("imageio", "imageio_ffmpeg"), "render -o walk.mp4 / .gif"),
-    "ndi": (("cyndilib",), "serve --ndi"),
+    "ndi": (("NDIlib",), "serve --ndi"),
     "midi": (("mido", "rtmidi"), "serve --midi"),
     "link": (("aalink",), "serve --link (Ableton Link)"),
     "audio": (("sounddevice",), "serve --audio DEVICE (live input; WAV files need nothing)"),
