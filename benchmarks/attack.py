@@ -13,9 +13,11 @@ import argparse
 import os
 import resource
 import socket
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -154,6 +156,36 @@ def attacks(ctl: int, web: int, seconds: float):
             ("unknown-address flood", unknown_addresses), ("Origin: null", lambda: origin_null(web, seconds))]
 
 
+def show_attacks(ctl: int, folder: str, seconds: float):
+    """Valid messages as fast as they can go: file work and replies must not stall frames."""
+    addr = ("127.0.0.1", ctl)
+
+    def send_flood(address: str, types: str = "", *args, rate: float = 3000) -> int:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            packet = message(address, types, *args)
+            return flood(seconds, rate, lambda i: s.sendto(packet, addr))
+
+    def snapshots() -> str:
+        n = send_flood("/ganplug/snapshot")
+        return f"{n} /ganplug/snapshot; {len(os.listdir(os.path.join(folder, 'snaps')))} PNGs written"
+
+    def preset_loads() -> str:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(message("/ganplug/preset/save", "s", "attack"), addr)
+        time.sleep(0.5)
+        return f"{send_flood('/ganplug/preset/load', 's', 'attack')} /ganplug/preset/load of a saved preset"
+
+    def latents() -> str:
+        return f"{send_flood('/ganplug/latent')} /ganplug/latent (each answered with z_dim floats)"
+
+    def fifo() -> str:
+        os.mkfifo(os.path.join(folder, "presets", "fifo.json"))
+        return f"{send_flood('/ganplug/preset/load', 's', 'fifo', rate=200)} loads of a FIFO named like a preset"
+
+    return [("snapshot flood, 3,000/s", snapshots), ("preset/load flood, 3,000/s", preset_loads),
+            ("/ganplug/latent flood, 3,000/s", latents), ("FIFO as a preset, 200/s", fifo)]
+
+
 def raise_nofile(want: int = 4096) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < want:
@@ -169,8 +201,11 @@ def main() -> None:
     raise_nofile()  # for the 1,100 connections of this client; the server gets the same limit
     frames = Frames()
     ctl, web = free_port(), free_port()
+    folder = tempfile.mkdtemp(prefix="ganplug-attack-")
+    os.makedirs(os.path.join(folder, "presets"))
     cmd = [sys.executable, "-m", "ganplug", "serve", *([a.model] if a.model else []), "--listen", f"127.0.0.1:{ctl}",
-           "--send", f"127.0.0.1:{frames.rx.address[1]}", "--fps", str(a.fps), "--web", f"127.0.0.1:{web}"]
+           "--send", f"127.0.0.1:{frames.rx.address[1]}", "--fps", str(a.fps), "--web", f"127.0.0.1:{web}",
+           "--presets", os.path.join(folder, "presets"), "--snapshots", os.path.join(folder, "snaps")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     errors: list[str] = []
     threading.Thread(target=lambda: errors.extend(proc.stderr), daemon=True).start()
@@ -184,7 +219,7 @@ def main() -> None:
     print(f"{'attack':30s} {'before':>7s} {'during':>7s} {'after':>7s}  {'ping':>8s}  {'RSS':>13s}  {'warn':>4s}  what", flush=True)
     results = []
     try:
-        for name, attack in attacks(ctl, web, a.seconds):
+        for name, attack in attacks(ctl, web, a.seconds) + show_attacks(ctl, folder, a.seconds):
             t0 = time.monotonic()
             time.sleep(a.seconds)
             rss0, logged = rss_mb(proc.pid), len(errors)
@@ -209,6 +244,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
         frames.close()
+        shutil.rmtree(folder, ignore_errors=True)
     worst = min(r["during"] / r["before"] for r in results if r["before"] > 0)
     print(f"worst frame rate during an attack: {worst:.0%} of the rate before it", flush=True)
 

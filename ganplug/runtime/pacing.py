@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from typing import Callable
 
 import numpy as np
 
@@ -39,8 +40,11 @@ class Pacer:
         self.lead = 1.5 * engine_time + LEAD_MARGIN
         self.deadline = self.clock()
 
-    def wait_to_compute(self, fps: float) -> float:
-        """Sleep until the next frame should be started; returns its period (0 = as fast as possible)."""
+    def wait_to_compute(self, fps: float, idle: Callable[[float], None] | None = None) -> float:
+        """Wait until the next frame should be started; returns its period (0 = as fast as possible).
+
+        ``idle(until)`` is called to spend the wait (it returns by ``until``, time.monotonic, or when
+        ``stop`` is set); without it the wait is a sleep."""
         self.period = 1.0 / fps if fps > 0 else 0.0
         if self.period:
             self.deadline += self.period
@@ -51,7 +55,7 @@ class Pacer:
             # with a small margin for an engine run slower than its average.
             wake = self.deadline - self.lead
             if wake > now:
-                self.stop.wait(wake - now)
+                idle(wake) if idle is not None else self.stop.wait(wake - now)
         return self.period
 
     def computed(self, dt: float) -> None:

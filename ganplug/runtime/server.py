@@ -140,7 +140,7 @@ class Server:
 
     def _frame(self) -> float | None:
         """Pace, apply control, infer, publish one frame; returns when it went out (None: no frame)."""
-        period = self.pacer.wait_to_compute(self.show.fps)
+        period = self.pacer.wait_to_compute(self.show.fps, lambda until: self.show.control_until(until, self._stop))
         self.show.before_frame(time.monotonic())
         self.models.before_frame()
         walk_time = self.show.walk_time

@@ -76,5 +76,14 @@ class Inbox:
             except queue.Empty:
                 return
 
+    def wait(self, timeout: float) -> Event | Callable[[], None] | None:
+        """The next render-thread call or event, waiting up to ``timeout`` seconds for one; None if none came."""
+        if self._later:
+            return self._later.popleft()
+        try:
+            return self._events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
     def __len__(self) -> int:
         return self._events.qsize()

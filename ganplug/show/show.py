@@ -9,6 +9,8 @@ a time budget) and the instrument's tempo and audio; replies leave through the
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +29,8 @@ from .inbox import APPLY_BUDGET, Event, Inbox
 from .reply import Replies
 from .table import INBOUND, MODEL, PARAMS, STATE, BadMessage, Spec, check, defaults, lookup, preset_order
 from .worker import Worker
+
+IDLE_SLICE = 0.05  # longest single wait for control while idle (the stop flag is checked between)
 
 log = logging.getLogger("ganplug.serve")
 
@@ -214,6 +218,15 @@ class Show:
         w = self.walker
         if self.sync and self.bpm > 0 and not w.paused and w.speed and dt > 0:
             w.shift(inst.phase_step(w.time / w.params.period, w.speed, self.period, now, dt))
+
+    def control_until(self, deadline: float, stop: threading.Event) -> None:
+        """While the render thread waits to start its next frame: apply control as it arrives, until
+        ``deadline`` (time.monotonic) or ``stop``. A flood then costs idle time, not frames, and the
+        queue drains at the speed of the handlers, not at a few milliseconds a frame."""
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            item = self.inbox.wait(min(left, IDLE_SLICE))
+            if item is not None:
+                item() if callable(item) else self.handle(item)
 
     def published(self, frame_id: int, pixels: np.ndarray, measured_fps: float) -> None:
         """The frame the server just sent: snapshots take it, /ganplug/state reports it."""
