@@ -269,3 +269,26 @@ def test_oscquery_and_the_page_know_the_model_playing(folder, tmp_path):
             web.close()
     names = {item["address"]: item for item in page_table(16)}
     assert names["/ganplug/model/load"]["kind"] == "param" and names["/ganplug/model/mix"]["args"][0]["hi"] == 1.0
+
+
+def test_surface_thumbnails_follow_the_model_playing(folder, tmp_path):
+    from ganplug.web import WebConfig, WebSurface
+    from ganplug.web.thumbs import to_jpeg
+    import urllib.request
+
+    tiny, big = Engine(folder / "tiny.onnx", CPU), Engine(folder / "big.onnx", CPU)
+    with running_server(tiny, tmp_path, fps=30.0, models=str(folder), initial=(("blend", 0.0),)) as (server, _):
+        web = WebSurface(server, WebConfig(listen="127.0.0.1:0")).start()
+        try:
+            def thumb() -> bytes:
+                with urllib.request.urlopen(f"http://127.0.0.1:{web.address[1]}/ui/thumb/5.jpg?psi=1", timeout=30) as r:
+                    return r.read()
+            before = thumb()
+            ctl = Controller(server)
+            _switch(server, ctl, "big")
+            ctl.close()
+            after = thumb()
+        finally:
+            web.close()
+    assert before == to_jpeg(tiny.run(z_from_seed(5, 32)[None])[0])
+    assert after == to_jpeg(big.run(z_from_seed(5, 128)[None])[0])

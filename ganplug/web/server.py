@@ -186,7 +186,7 @@ class WebSurface:
         self.advertiser = None
         self._warn = LogThrottle(log)
         self.frames = WebFrames(self)
-        self.thumbs = Thumbnails(server.models.engine, server.show.directions, server.show.check_preset)
+        self.thumbs = Thumbnails(lambda: server.models.engine, lambda: server.show.directions, server.show.check_preset)
 
     # ------------------------------------------------------------------ life cycle
 

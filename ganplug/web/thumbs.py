@@ -1,9 +1,10 @@
 """Thumbnails for the control surface: seeds and presets rendered small, never on the render thread.
 
-A :class:`Thumbnails` owns a second onnxruntime session of the served model (CPU, one intra-op
+A :class:`Thumbnails` owns a second onnxruntime session of the model playing (CPU, one intra-op
 thread, so onnxruntime computes on the calling thread) and one worker thread that runs it at a
 lower scheduling priority than the render thread. Rendered JPEGs are kept in a bounded LRU
-cache keyed by what fixes the picture: (seed, ψ) for a seed, (file, mtime, size) for a preset.
+cache keyed by what fixes the picture: the model and (seed, ψ) for a seed, the model and
+(file, mtime, size) for a preset. When the show switches models, new thumbnails follow it.
 The render loop never waits for any of it; under load the thumbnails wait, not the frames.
 """
 
@@ -64,10 +65,10 @@ class Thumbnails:
     preset pad shows exactly what loading it would, and a preset the show refuses gets no picture.
     """
 
-    def __init__(self, engine: Engine, directions: np.ndarray | None, check_preset: Callable[[dict, str], Any],
-                 size: int = THUMB_SIZE):
-        self.model, self.foreign = engine.info.path, engine.config.foreign
-        self.z_dim, self.directions, self.check_preset, self.size = engine.info.z_dim, directions, check_preset, size
+    def __init__(self, playing: Callable[[], Engine], directions: Callable[[], np.ndarray | None],
+                 check_preset: Callable[[dict, str], Any], size: int = THUMB_SIZE):
+        # ``playing()`` is the engine on screen now, ``directions()`` its directions (the show's).
+        self.playing, self.directions, self.check_preset, self.size = playing, directions, check_preset, size
         self._engine: Engine | None = None  # opened on the worker at first use: starting it costs the show nothing
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ganplug-thumbs", initializer=_lower_priority)
         self._cache: OrderedDict[Hashable, bytes] = OrderedDict()
@@ -76,13 +77,17 @@ class Thumbnails:
         self.rendered = 0  # thumbnails computed (cache misses), for tests and benchmarks
 
     def seed(self, seed: int, psi: float) -> Future:
-        """The JPEG of ``seed`` at truncation ``psi``."""
-        return self._get(("seed", seed, psi), lambda: self._render(z_from_seed(seed, self.z_dim), psi))
+        """The JPEG of ``seed`` at truncation ``psi``, drawn by the model playing now."""
+        src = self.playing()
+        z = z_from_seed(seed, src.info.z_dim)
+        return self._get(("seed", src.info.path, seed, psi), lambda: self._render(src, z, psi))
 
     def preset(self, path: Path, name: str) -> Future:
         """The JPEG of the picture preset ``name`` (at ``path``) starts from; BadMessage if it is not a valid preset."""
         st = os.stat(path)  # FileNotFoundError for a missing preset; the worker checks that it is a regular file
-        return self._get(("preset", str(path), st.st_mtime_ns, st.st_size), lambda: self._render(*self._preset_latent(path, name)))
+        src, directions = self.playing(), self.directions()
+        return self._get(("preset", src.info.path, str(path), st.st_mtime_ns, st.st_size),
+                         lambda: self._render(src, *self._preset_latent(path, name, src.info.z_dim, directions)))
 
     def _get(self, key: Hashable, work: Callable[[], bytes]) -> Future:
         with self._lock:
@@ -111,14 +116,14 @@ class Thumbnails:
                 self._cache.popitem(last=False)
         return data
 
-    def _render(self, z: np.ndarray, psi: float) -> bytes:
-        if self._engine is None:
-            self._engine = Engine(self.model, EngineConfig(device="cpu", threads=1, foreign=self.foreign))
+    def _render(self, src: Engine, z: np.ndarray, psi: float) -> bytes:
+        if self._engine is None or self._engine.info.path != src.info.path:  # a new model is playing
+            self._engine = Engine(src.info.path, EngineConfig(device="cpu", threads=1, foreign=src.config.foreign))
         pixels = self._engine.run(np.asarray(z, np.float32)[None], psi)[0]
         self.rendered += 1
         return to_jpeg(pixels, self.size)
 
-    def _preset_latent(self, path: Path, name: str) -> tuple[np.ndarray, float]:
+    def _preset_latent(self, path: Path, name: str, z_dim: int, directions: np.ndarray | None) -> tuple[np.ndarray, float]:
         """Where a preset starts: its held latent, or its first keyframe (slerp) or seed, moved along its directions."""
         preset = self.check_preset(files.read_preset(path, name), name)
         values = {spec.name: value for spec, value in preset.params}
@@ -127,9 +132,10 @@ class Thumbnails:
             return np.asarray(preset.latent, np.float64), psi
         keyframes = values.get("keyframes") or ()
         seed = keyframes[0] if keyframes and values.get("walk", "slerp") == "slerp" else values.get("seed", 0)
-        z = z_from_seed(int(seed), self.z_dim).astype(np.float64)
-        if preset.directions is not None and self.directions is not None and preset.directions.any():
-            z = z + preset.directions @ self.directions
+        z = z_from_seed(int(seed), z_dim).astype(np.float64)
+        if preset.directions is not None and directions is not None and preset.directions.any() \
+                and preset.directions.shape[0] == directions.shape[0]:
+            z = z + preset.directions @ directions
         return z, psi
 
     def close(self) -> None:
