@@ -6,11 +6,10 @@ markers; a test fails when the document and the dataclass disagree.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import fields
-from pathlib import Path
 
 from .contract import ModelMetadata
+from .generated import rewrite, splice
 
 BEGIN, END = "<!-- metadata:begin -->", "<!-- metadata:end -->"
 
@@ -26,11 +25,8 @@ def table() -> str:
 
 def render_into(text: str) -> str:
     """``text`` with the block between the markers replaced by the current table."""
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    return f"{head}{BEGIN}\n{table()}{END}{tail}"
+    return splice(text, BEGIN, END, table())
 
 
 if __name__ == "__main__":
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else "export/README.md")
-    path.write_text(render_into(path.read_text()))
+    rewrite(render_into, "export/README.md")

@@ -6,9 +6,7 @@ markers; a test fails when the document and the table disagree.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+from ..generated import rewrite, splice
 from ..show.table import ADDRESSES, Arg, Spec
 
 BEGIN, END = "<!-- addresses:begin -->", "<!-- addresses:end -->"
@@ -43,11 +41,9 @@ def table() -> str:
 
 
 def render_into(text: str) -> str:
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    return f"{head}{BEGIN}\n{table()}{END}{tail}"
+    """``text`` with the block between the markers replaced by the current table."""
+    return splice(text, BEGIN, END, table())
 
 
 if __name__ == "__main__":
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/protocol.md")
-    path.write_text(render_into(path.read_text()))
+    rewrite(render_into, "docs/protocol.md")

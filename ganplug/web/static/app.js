@@ -285,6 +285,6 @@
   }
 
   const on = (type, fn) => listeners[type].push(fn);
-  window.ganplug = { stats, send, on, token, table: () => table };
+  window.ganplug = { stats, send, on, token, throttled, table: () => table };
   connect();
 })();

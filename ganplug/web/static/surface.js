@@ -133,7 +133,7 @@
   }
 
   let lastSent = [null, null];
-  const sendXY = throttle(() => {
+  const sendXY = g.throttled(() => {
     for (const i of [0, 1]) {
       const v = Number((S.xy[i] * RANGE).toFixed(3));
       const addr = axisAddress(i);
@@ -280,7 +280,7 @@
     const row = el("label", { className: "slider" }, el("span", { textContent: spec.name }), range, out);
     row.dataset.ctl = spec.name;
     const fmt = (v) => Number(v.toPrecision(3)).toString();
-    const go = throttle((v) => send(spec.address, [v]), 40);
+    const go = g.throttled((v) => send(spec.address, [v]), 40);
     range.addEventListener("input", () => {
       touch(spec.name);
       const v = Number(toV(range.value).toFixed(3));
@@ -297,15 +297,6 @@
     for (const b of $("#walks").children) b.classList.toggle("on", b.textContent === mode);
   }
 
-  function throttle(fn, ms) {
-    let last = 0, timer = null, pending = null;
-    return (...args) => {
-      pending = args;
-      const wait = last + ms - performance.now();
-      if (wait <= 0) { last = performance.now(); fn(...pending); }
-      else if (!timer) timer = setTimeout(() => { timer = null; last = performance.now(); fn(...pending); }, wait);
-    };
-  }
 
   // ------------------------------------------------------------------ keyboard (a laptop)
 
