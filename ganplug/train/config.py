@@ -28,7 +28,8 @@ AUGMENT_MODES = ("ada", "fixed", "off")
 # name -> (help, how the default reads where the field's own default does not say it; "recipe": from RECIPES).
 FLAGS: dict[str, tuple[str, str | None]] = {
     "resolution": ("image size in pixels, a power of two", None),
-    "steps": ("total optimisation steps of the whole run", None),
+    "steps": ("total optimisation steps of the whole run", "5000; with --minutes, no step limit"),
+    "minutes": ("wall-clock budget of the whole run in minutes (SWD measurements not counted); 0 = none", None),
     "batch": ("images per step, over all processes", None),
     "arch": ("network architecture: style or dcgan", None),
     "z_dim": ("latent size", None),
@@ -37,6 +38,7 @@ FLAGS: dict[str, tuple[str, str | None]] = {
     "map_layers": ("style: layers of the mapping network z -> w", None),
     "lr_g": ("generator learning rate", "recipe"),
     "lr_d": ("discriminator learning rate", "recipe"),
+    "lr_final": ("learning rates at the end of the run, as a fraction of the start (cosine over the run)", None),
     "r1_gamma": ("R1 penalty weight; 0 = off", "dcgan 0, style 0.0002*resolution^2/batch"),
     "r1_interval": ("steps between (lazy) R1 penalties", None),
     "augment": ("ada (adaptive probability), fixed (--augment-p throughout) or off", None),
@@ -44,6 +46,7 @@ FLAGS: dict[str, tuple[str, str | None]] = {
     "augment_policy": ("transforms, comma-separated", None),
     "ada_target": ("ada: wanted mean sign of D on reals; above it, augment more", None),
     "ada_kimg": ("ada: thousands of images for p to go from 0 to 1 at most", None),
+    "ada_max_p": ("ada: the highest p (1 = uncapped)", None),
     "ema_kimg": ("half-life of the generator average in thousands of images; 0 = off", None),
     "seed": ("training seed", None),
     "fit": ("crop or pad non-square images", None),
@@ -67,7 +70,8 @@ class TrainConfig:
     data: str
     out: str
     resolution: int = 64
-    steps: int = 5000
+    steps: int | None = None  # 5000; with a time budget, 0 (no step limit)
+    minutes: float = 0.0  # wall-clock budget of the whole run (0 = none); resumed runs continue it
     batch: int = 32
     arch: str = "style"  # won on the procedural set at every budget, not on photos (docs/training.md)
     z_dim: int = 128
@@ -77,6 +81,7 @@ class TrainConfig:
     map_layers: int = 2  # style: depth of the mapping network z -> w
     lr_g: float | None = None
     lr_d: float | None = None
+    lr_final: float = 1.0  # learning rates end at this fraction of the start, cosine over the run's progress
     beta1: float | None = None
     beta2: float | None = None
     r1_gamma: float | None = None  # R1 penalty weight; style default 0.0002 * resolution^2 / batch
@@ -86,6 +91,7 @@ class TrainConfig:
     augment_policy: str = "color,translation,cutout"
     ada_target: float = 0.6  # wanted mean sign of D(real): above it, augment more
     ada_kimg: float = 100.0  # thousands of images for p to move from 0 to 1 at most
+    ada_max_p: float = 1.0  # cap on p: at 1 every image is transformed and D may have given up telling
     ema_kimg: float = 10.0  # half-life of the generator's moving average, in thousands of images; 0 = off
     ema_rampup: float = 0.05  # early on, the half-life is at most this fraction of the images seen
     seed: int = 0
@@ -112,17 +118,24 @@ class TrainConfig:
                 if value is None and name == "r1_gamma":  # StyleGAN2-ADA's heuristic
                     value = round(0.0002 * self.resolution**2 / self.batch, 6)
                 object.__setattr__(self, name, value)
+        if self.steps is None:
+            object.__setattr__(self, "steps", 0 if self.minutes > 0 else 5000)
+        if self.minutes < 0 or self.steps < 0 or not (self.minutes or self.steps):
+            raise ConfigError("give --steps (at least 1) or --minutes (above 0)")
         r = self.resolution
         if r < 16 or r & (r - 1):
             raise ConfigError(f"--resolution must be a power of two from 16 up, got {r}")
-        for name in ("steps", "batch", "z_dim", "g_width", "d_width", "map_layers", "sample_every", "checkpoint_every",
+        for name in ("batch", "z_dim", "g_width", "d_width", "map_layers", "sample_every", "checkpoint_every",
                      "keep", "log_every", "r1_interval", "swd_images"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.swd_every < 0 or self.r1_gamma < 0 or self.ada_kimg <= 0:
             raise ConfigError("swd_every and r1_gamma must be at least 0, ada_kimg above 0")
-        if not 0.0 <= self.augment_p <= 1.0:
-            raise ConfigError(f"augment_p must be between 0 and 1, got {self.augment_p}")
+        for name in ("augment_p", "ada_max_p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
+        if not 0.0 < self.lr_final <= 1.0:
+            raise ConfigError(f"lr_final must be above 0 and at most 1, got {self.lr_final}")
         if self.augment not in AUGMENT_MODES:
             raise ConfigError(f"augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}")
         from .augment import POLICIES
@@ -146,6 +159,11 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+    @property
+    def budget_s(self) -> float:
+        """The wall-clock budget in seconds (0 = none)."""
+        return self.minutes * 60.0
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
