@@ -291,7 +291,14 @@ def _train(config: TrainConfig, resume_state: dict[str, Any] | None, device: tor
         _restore(r, resume_state)
     _wrap_ddp(r)
     reference = _open_run(r)
-    return _loop(r, reference, resumed=resume_state is not None)
+    result = _loop(r, reference, resumed=resume_state is not None)
+    if ddp.main:
+        from .plots import write_run_plots
+
+        written = write_run_plots(run, config.arch)
+        if written:
+            print(f"plots in {run / 'plots'}: {', '.join(p.name for p in written)}", flush=True)
+    return result
 
 
 def _load_data(config: TrainConfig, run: Path, ddp: distributed.Dist, files: list[Path]):
