@@ -19,6 +19,8 @@ ARCHITECTURE_FIELDS = ("arch", "z_dim", "resolution", "channels", "g_width", "d_
 RECIPES: dict[str, dict[str, Any]] = {
     # DCGAN's own settings (Radford et al. 2016); batch norm in D, so no R1 by default.
     "dcgan": {"g_width": 32, "d_width": 32, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "r1_gamma": 0.0},
+    # DCGAN's discriminator and optimiser with a resize-convolution generator (models.LiteGenerator).
+    "lite": {"g_width": 32, "d_width": 32, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "r1_gamma": 0.0},
     # StyleGAN2-ADA's small-data settings: Adam (0, 0.99), lr 0.0025, R1 gamma 0.0002 * R^2 / batch.
     "style": {"g_width": 16, "d_width": 16, "lr_g": 2.5e-3, "lr_d": 2.5e-3, "beta1": 0.0, "beta2": 0.99, "r1_gamma": None},
 }
@@ -31,7 +33,7 @@ FLAGS: dict[str, tuple[str, str | None]] = {
     "steps": ("total optimisation steps of the whole run", "5000; with --minutes, no step limit"),
     "minutes": ("wall-clock budget of the whole run in minutes (SWD measurements not counted); 0 = none", None),
     "batch": ("images per step, over all processes", None),
-    "arch": ("network architecture: style or dcgan", None),
+    "arch": ("network architecture: style, dcgan or lite", None),
     "z_dim": ("latent size", None),
     "g_width": ("generator width at full resolution, doubling per halving", "recipe"),
     "d_width": ("discriminator base width", "recipe"),
