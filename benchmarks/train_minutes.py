@@ -44,9 +44,7 @@ RECIPES = {
     "default": [],
     "dcgan": ["--arch", "dcgan"],
     "style": ["--arch", "style"],
-    "style-wide": ["--arch", "style", "--g-width", "16", "--d-width", "16", "--map-layers", "2", "--augment", "ada",
-                   "--ada-max-p", "1", "--lr-final", "1"],  # the style recipe as issue 18 measured it
-    "dcgan-uncapped": ["--arch", "dcgan", "--ada-max-p", "1", "--lr-final", "1"],  # DCGAN as issue 18 measured it
+    "lite": ["--arch", "lite"],
 }
 GREYSCALE = ("brick.png", "grass.png", "gravel.png", "camera.png", "coins.png", "moon.png", "page.png", "text.png")
 EVAL_IMAGES = 500

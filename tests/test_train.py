@@ -112,7 +112,7 @@ def test_dataset_cache_is_reused_and_invalidated(tiny_data, tmp_path):
     assert not s3.from_cache and len(c) == 6 and (c[-1] == [255, 0, 0]).all()
 
 
-@pytest.mark.parametrize("flags, needle", [(("--arch", "gan9000"), "--arch must be one of dcgan, style"),
+@pytest.mark.parametrize("flags, needle", [(("--arch", "gan9000"), "--arch must be one of dcgan, lite, style"),
                                            (("--augment-policy", "color,blur"), "unknown transform 'blur'"),
                                            (("--augment", "sometimes"), "augment must be one of ada, fixed, off")])
 def test_bad_recipe_settings_are_one_line(tiny_data, tmp_path, flags, needle):

@@ -18,13 +18,20 @@ ARCHITECTURE_FIELDS = ("arch", "z_dim", "resolution", "channels", "g_width", "d_
 # Per-architecture defaults (see docs/training.md for why).
 RECIPES: dict[str, dict[str, Any]] = {
     # DCGAN's own settings (Radford et al. 2016); batch norm in D, so no R1 by default.
-    "dcgan": {"g_width": 32, "d_width": 32, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "r1_gamma": 0.0},
-    # DCGAN's discriminator and optimiser with a resize-convolution generator (models.LiteGenerator).
-    "lite": {"g_width": 32, "d_width": 32, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "r1_gamma": 0.0},
+    "dcgan": {"g_width": 32, "d_width": 32, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "r1_gamma": 0.0,
+              "ada_max_p": 1.0},
+    # The CPU default: DCGAN's discriminator with a resize-convolution generator (models.LiteGenerator),
+    # a larger learning rate and a cap on ADA's p (docs/training.md, "Quality per minute").
+    "lite": {"g_width": 32, "d_width": 32, "lr_g": 5e-4, "lr_d": 5e-4, "beta1": 0.5, "beta2": 0.999, "r1_gamma": 0.0,
+             "ada_max_p": 0.5},
     # StyleGAN2-ADA's small-data settings: Adam (0, 0.99), lr 0.0025, R1 gamma 0.0002 * R^2 / batch.
-    "style": {"g_width": 16, "d_width": 16, "lr_g": 2.5e-3, "lr_d": 2.5e-3, "beta1": 0.0, "beta2": 0.99, "r1_gamma": None},
+    "style": {"g_width": 16, "d_width": 16, "lr_g": 2.5e-3, "lr_d": 2.5e-3, "beta1": 0.0, "beta2": 0.99, "r1_gamma": None,
+              "ada_max_p": 1.0},
 }
 AUGMENT_MODES = ("ada", "fixed", "off")
+# The architecture when --arch is not given: what gave the best images per minute on each kind of
+# device (docs/training.md, "Quality per minute"; the CUDA choice is not measured there).
+DEVICE_ARCH = {"cpu": "lite", "cuda": "style"}
 
 # The settings `ganplug train` takes as --NAME (underscores as dashes; booleans also as --no-NAME):
 # name -> (help, how the default reads where the field's own default does not say it; "recipe": from RECIPES).
@@ -33,7 +40,7 @@ FLAGS: dict[str, tuple[str, str | None]] = {
     "steps": ("total optimisation steps of the whole run", "5000; with --minutes, no step limit"),
     "minutes": ("wall-clock budget of the whole run in minutes (SWD measurements not counted); 0 = none", None),
     "batch": ("images per step, over all processes", None),
-    "arch": ("network architecture: style, dcgan or lite", None),
+    "arch": ("network architecture: style, dcgan or lite", ", ".join(f"{v} on {k}" for k, v in DEVICE_ARCH.items())),
     "z_dim": ("latent size", None),
     "g_width": ("generator width at full resolution, doubling per halving", "recipe"),
     "d_width": ("discriminator base width", "recipe"),
@@ -48,7 +55,7 @@ FLAGS: dict[str, tuple[str, str | None]] = {
     "augment_policy": ("transforms, comma-separated", None),
     "ada_target": ("ada: wanted mean sign of D on reals; above it, augment more", None),
     "ada_kimg": ("ada: thousands of images for p to go from 0 to 1 at most", None),
-    "ada_max_p": ("ada: the highest p (1 = uncapped)", None),
+    "ada_max_p": ("ada: the highest p (1 = uncapped)", "recipe"),
     "ema_kimg": ("half-life of the generator average in thousands of images; 0 = off", None),
     "seed": ("training seed", None),
     "fit": ("crop or pad non-square images", None),
@@ -75,7 +82,7 @@ class TrainConfig:
     steps: int | None = None  # 5000; with a time budget, 0 (no step limit)
     minutes: float = 0.0  # wall-clock budget of the whole run (0 = none); resumed runs continue it
     batch: int = 32
-    arch: str = "style"  # won on the procedural set at every budget, not on photos (docs/training.md)
+    arch: str | None = None  # DEVICE_ARCH of the device it will train on
     z_dim: int = 128
     channels: int = 3
     g_width: int | None = None
@@ -93,7 +100,7 @@ class TrainConfig:
     augment_policy: str = "color,translation,cutout"
     ada_target: float = 0.6  # wanted mean sign of D(real): above it, augment more
     ada_kimg: float = 100.0  # thousands of images for p to move from 0 to 1 at most
-    ada_max_p: float = 1.0  # cap on p: at 1 every image is transformed and D may have given up telling
+    ada_max_p: float | None = None  # cap on p: at 1 every image is transformed and D may have given up telling
     ema_kimg: float = 10.0  # half-life of the generator's moving average, in thousands of images; 0 = off
     ema_rampup: float = 0.05  # early on, the half-life is at most this fraction of the images seen
     seed: int = 0
@@ -113,6 +120,10 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.arch is None:
+            object.__setattr__(self, "arch", DEVICE_ARCH[device_kind(self.device)])
         if self.arch not in RECIPES:
             raise ConfigError(f"--arch must be one of {', '.join(RECIPES)}, got {self.arch!r}")
         for name, value in RECIPES[self.arch].items():
@@ -147,8 +158,6 @@ class TrainConfig:
             raise ConfigError(f"augment_policy: unknown transform {bad[0] if bad else '(none)'!r}; choose from {', '.join(POLICIES)}")
         if self.fit not in ("crop", "pad"):
             raise ConfigError(f"fit must be 'crop' or 'pad', got {self.fit!r}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
     @property
     def policy(self) -> tuple[str, ...]:
@@ -169,6 +178,15 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
+
+
+def device_kind(device: str) -> str:
+    """``cpu`` or ``cuda``: where a run with ``--device DEVICE`` trains."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def flag_type(name: str) -> type:
