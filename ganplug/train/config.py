@@ -69,7 +69,7 @@ FLAGS: dict[str, tuple[str, str | None]] = {
     "threads": ("PyTorch CPU threads", "all"),
     "mirror": ("also train on horizontally mirrored images", None),
     "amp": ("mixed precision", "on with CUDA, off on the CPU"),
-    "channels_last": ("channels-last memory format", "on with CUDA"),
+    "channels_last": ("channels-last memory format", "on"),
     "tf32": ("TensorFloat-32 matrix maths on CUDA", None),
 }
 
@@ -114,7 +114,7 @@ class TrainConfig:
     swd_images: int = 512  # generated and real images per SWD measurement
     device: str = "auto"
     amp: bool | None = None  # mixed precision; default on with CUDA
-    channels_last: bool | None = None  # default on with CUDA
+    channels_last: bool | None = None  # default on (CPU and CUDA)
     tf32: bool = True  # TensorFloat-32 matmuls and convolutions on CUDA
     threads: int = 0
     progress: bool = True
