@@ -92,6 +92,7 @@ def train_run(data: Path, run: Path, recipe: str, a: argparse.Namespace) -> floa
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
                MKL_NUM_THREADS=threads)
     t0 = time.perf_counter()
+    run.parent.mkdir(parents=True, exist_ok=True)
     if not (run / "plots").is_dir():  # finished runs are kept: delete the folder to run again
         with open(str(run) + ".log", "w") as log:
             subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
@@ -119,13 +120,14 @@ def halves(data: Path, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(images[np.sort(order[:EVAL_IMAGES])]), np.asarray(images[np.sort(order[EVAL_IMAGES:2 * EVAL_IMAGES])])
 
 
-def set_plots(name: str, runs: dict[str, Path], out: Path) -> None:
+def set_plots(name: str, runs: dict[str, Path], out: Path, floor: float) -> None:
     from ganplug.train.plots import line_chart, read_metrics, samples_sheet, swd_curve
 
     rows = {recipe: read_metrics(run) for recipe, run in runs.items()}
     for x, label in (("minutes", "minutes of training"), ("images", "images seen")):
         line_chart({r: swd_curve(m, x) for r, m in rows.items()}, out / f"{name}-swd-{x}.png", xlabel=label,
-                   ylabel="SWD x1e3 (512 vs 512)", title=f"{name}: SWD against {label}")
+                   ylabel="SWD x1e3 (512 vs 512)", title=f"{name}: SWD against {label}",
+                   hlines=[(2 * floor, "2x floor"), (floor, "floor (real vs real)")])
     last = [(recipe, sorted((run / "samples").glob("step-*.png"))[-1]) for recipe, run in runs.items()
             if any((run / "samples").glob("step-*.png"))]
     samples_sheet(last, out / f"{name}-samples.png", tile=256)
@@ -162,7 +164,7 @@ def main() -> None:
             print(f"| {name} | {recipe} | {last['images']} | {last['images'] / (last['minutes'] * 60):.1f} | "
                   f"{value:.1f} | {value / floor:.2f} |", flush=True)
         print(f"| {name} | *floor: real 500 vs real 500* | | | {floor:.1f} | 1.00 |", flush=True)
-        set_plots(name, {r: run for s, r, run in pairs if s == name}, out / "plots" / tag)
+        set_plots(name, {r: run for s, r, run in pairs if s == name}, out / "plots" / tag, floor)
     print(f"\nplots in {out / 'plots' / tag}")
 
 
