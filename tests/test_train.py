@@ -169,3 +169,15 @@ def test_learning_rates_follow_the_cosine_schedule(tiny_data, tmp_path):
 def test_no_steps_and_no_budget_is_one_line(tiny_data, tmp_path):
     r = run_cli("train", str(tiny_data), "--out", str(tmp_path / "run"), "--steps", "0")
     assert_one_line_error(r, "--minutes")
+
+
+def test_the_architecture_defaults_by_device():
+    """lite where training runs on the CPU, style with CUDA; a given --arch always wins."""
+    from ganplug.train.config import DEVICE_ARCH
+
+    assert TrainConfig(data="d", out="o", device="cpu").arch == DEVICE_ARCH["cpu"] == "lite"
+    cuda = TrainConfig(data="d", out="o", device="cuda")
+    assert cuda.arch == "style" and cuda.lr_g == 2.5e-3 and cuda.ada_max_p == 1.0
+    lite = TrainConfig(data="d", out="o", device="cpu")
+    assert lite.lr_g == lite.lr_d == 5e-4 and lite.ada_max_p == 0.5 and lite.steps == 5000
+    assert TrainConfig(data="d", out="o", device="cpu", arch="dcgan").ada_max_p == 1.0
