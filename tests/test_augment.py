@@ -72,3 +72,12 @@ def test_ada_moves_p_with_overfitting_and_keeps_its_state():
     fixed = AdaptiveP(p=0.5, adaptive=False)
     fixed.observe(sure)
     assert fixed.adjust(4, 8) is None and fixed.p == 0.5
+
+
+def test_ada_p_stops_at_its_cap():
+    """A discriminator always sure of the reals pushes p up; the cap keeps a share of images untouched."""
+    ada = AdaptiveP(0.0, target=0.6, kimg=0.1, max_p=0.3)
+    for step in range(1, 401):
+        ada.observe(torch.ones(8))
+        ada.adjust(step, 8)
+    assert ada.p == 0.3

@@ -78,3 +78,27 @@ def test_bad_sources_are_one_line_and_leave_nothing(tmp_path, tiny_run):
     checkpoint.save(bad_run, {k: v for k, v in state.items() if k not in ("format", "version")}, 4, 1)
     assert_one_line_error(run_cli("export", str(bad_run), "-o", str(out)), "do not fit a dcgan generator")
     assert not out.exists()
+
+
+def test_lite_run_exports_with_parity_and_plain_operators(tiny_data, tmp_path):
+    """The CPU default (resize-convolutions, skip-layer excitation) exports under the contract."""
+    from ganplug.runtime.engine import Engine, EngineConfig
+    from ganplug.train.loop import train
+
+    run = tmp_path / "lite"
+    train(TrainConfig(data=str(tiny_data), out=str(run), arch="lite", resolution=32, steps=3, batch=8, z_dim=32,
+                      g_width=8, d_width=8, sample_every=100, swd_every=0, progress=False, threads=1))
+    out = tmp_path / "lite.onnx"
+    r = run_cli("export", str(run), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "parity on 16 seeds: max 0 level(s)" in r.stdout or "parity on 16 seeds: max 1 level(s)" in r.stdout
+    ops = {n.op_type for n in onnx.load(out).graph.node}
+    assert {"Resize", "Sigmoid", "Conv"} <= ops and not ops & {"RandomNormal", "RandomNormalLike", "Loop", "If"}
+    state = checkpoint.load(run)
+    g, _ = build("lite", z_dim=32, resolution=32, channels=3, g_width=8, d_width=8)
+    g.load_state_dict(state["G_ema"])
+    z = z_batch(list(range(7)), 32)
+    with torch.no_grad():
+        want = ContractModel(g.eval())(torch.from_numpy(z)).numpy()
+    got = Engine(out, EngineConfig(device="cpu", threads=1)).run(z)
+    assert np.abs(want.astype(int) - got.astype(int)).max() <= 1

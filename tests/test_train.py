@@ -112,7 +112,7 @@ def test_dataset_cache_is_reused_and_invalidated(tiny_data, tmp_path):
     assert not s3.from_cache and len(c) == 6 and (c[-1] == [255, 0, 0]).all()
 
 
-@pytest.mark.parametrize("flags, needle", [(("--arch", "gan9000"), "--arch must be one of dcgan, style"),
+@pytest.mark.parametrize("flags, needle", [(("--arch", "gan9000"), "--arch must be one of dcgan, lite, style"),
                                            (("--augment-policy", "color,blur"), "unknown transform 'blur'"),
                                            (("--augment", "sometimes"), "augment must be one of ada, fixed, off")])
 def test_bad_recipe_settings_are_one_line(tiny_data, tmp_path, flags, needle):
@@ -132,3 +132,52 @@ def test_settings_given_on_resume_apply(tiny_data, tmp_path):
     saved = checkpoint.load(tmp_path / "r")
     assert saved["opt_G"]["param_groups"][0]["lr"] == 1e-3 and saved["opt_D"]["param_groups"][0]["lr"] == 2e-4
     assert saved["config"]["augment"] == "off"
+
+
+def test_minutes_budget_stops_the_run_and_resume_continues_it(tiny_data, tmp_path):
+    from ganplug.train.loop import resume_config
+
+    run = tmp_path / "timed"
+    first = train(_cfg(tiny_data, run, None, minutes=0.02, log_every=1))
+    opts = json.loads((run / "training_options.json").read_text())
+    assert opts["minutes"] == 0.02 and opts["steps"] == 0  # no step limit with a budget
+    state = torch.load(first.checkpoint, weights_only=True)
+    assert 1.2 <= state["elapsed_s"] < 1.2 + 5 and first.step == state["step"] > 1 and not first.interrupted
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["step"] == first.step and lines[-1]["minutes"] >= 0.02
+
+    cfg, state = resume_config(run, _cfg(tiny_data, run, None, minutes=0.02), {"progress"})
+    assert train(cfg, state).step == first.step  # the budget is spent: nothing to do
+    cfg, state = resume_config(run, _cfg(tiny_data, run, None, minutes=0.04), {"minutes"})
+    second = train(cfg, state)
+    state = torch.load(second.checkpoint, weights_only=True)
+    assert second.step > first.step and 2.4 <= state["elapsed_s"] < 2.4 + 5
+    minutes = [json.loads(x)["minutes"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert minutes == sorted(minutes) and minutes[-1] >= 0.04  # one clock over both sessions
+
+
+def test_learning_rates_follow_the_cosine_schedule(tiny_data, tmp_path):
+    from ganplug.train.loop import lr_factor
+
+    res = train(_cfg(tiny_data, tmp_path / "cos", 10, lr_final=0.1, lr_g=1e-3))
+    state = torch.load(res.checkpoint, weights_only=True)
+    cfg = TrainConfig.from_dict(state["config"])
+    assert lr_factor(cfg, 0.0) == 1.0 and lr_factor(cfg, 1.0) == pytest.approx(0.1) and lr_factor(cfg, 0.5) == pytest.approx(0.55)
+    assert state["opt_G"]["param_groups"][0]["lr"] == pytest.approx(1e-3 * lr_factor(cfg, 9 / 10))  # set before step 10
+
+
+def test_no_steps_and_no_budget_is_one_line(tiny_data, tmp_path):
+    r = run_cli("train", str(tiny_data), "--out", str(tmp_path / "run"), "--steps", "0")
+    assert_one_line_error(r, "--minutes")
+
+
+def test_the_architecture_defaults_by_device():
+    """lite where training runs on the CPU, style with CUDA; a given --arch always wins."""
+    from ganplug.train.config import DEVICE_ARCH
+
+    assert TrainConfig(data="d", out="o", device="cpu").arch == DEVICE_ARCH["cpu"] == "lite"
+    cuda = TrainConfig(data="d", out="o", device="cuda")
+    assert cuda.arch == "style" and cuda.lr_g == 2.5e-3 and cuda.ada_max_p == 1.0
+    lite = TrainConfig(data="d", out="o", device="cpu")
+    assert lite.lr_g == lite.lr_d == 5e-4 and lite.ada_max_p == 1.0 and lite.steps == 5000
+    assert TrainConfig(data="d", out="o", device="cpu", arch="dcgan").ada_max_p == 1.0

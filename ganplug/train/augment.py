@@ -83,8 +83,10 @@ class AdaptiveP:
     discriminator's logits on reals; ``adjust`` every ``interval`` steps. All of its state is
     in ``state_dict`` so a resumed run continues the same trajectory."""
 
-    def __init__(self, p: float = 0.0, target: float = 0.6, kimg: float = 100.0, interval: int = 4, adaptive: bool = True):
+    def __init__(self, p: float = 0.0, target: float = 0.6, kimg: float = 100.0, interval: int = 4, adaptive: bool = True,
+                 max_p: float = 1.0):
         self.p, self.target, self.kimg, self.interval, self.adaptive = float(p), target, kimg, interval, adaptive
+        self.max_p = max_p  # a cap, so that the discriminator never sees only transformed images
         self.signs = torch.zeros(2, dtype=torch.float64)  # [sum of sign(D(real)), count] since the last adjustment
 
     def observe(self, real_logits: torch.Tensor) -> None:
@@ -105,7 +107,7 @@ class AdaptiveP:
             return None
         r_t = float(signs[0] / signs[1])
         delta = batch * self.interval / (self.kimg * 1000.0)
-        self.p = min(max(self.p + (delta if r_t > self.target else -delta), 0.0), 1.0)
+        self.p = min(max(self.p + (delta if r_t > self.target else -delta), 0.0), self.max_p)
         return r_t
 
     def state_dict(self) -> dict[str, Any]:

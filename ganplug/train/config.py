@@ -18,25 +18,36 @@ ARCHITECTURE_FIELDS = ("arch", "z_dim", "resolution", "channels", "g_width", "d_
 # Per-architecture defaults (see docs/training.md for why).
 RECIPES: dict[str, dict[str, Any]] = {
     # DCGAN's own settings (Radford et al. 2016); batch norm in D, so no R1 by default.
-    "dcgan": {"g_width": 32, "d_width": 32, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "r1_gamma": 0.0},
+    "dcgan": {"g_width": 32, "d_width": 32, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "r1_gamma": 0.0,
+              "ada_max_p": 1.0},
+    # The CPU default: DCGAN's discriminator with a resize-convolution generator (models.LiteGenerator),
+    # and a larger learning rate (docs/training.md, "Quality per minute"; capping p at 0.5 made it collapse).
+    "lite": {"g_width": 32, "d_width": 32, "lr_g": 5e-4, "lr_d": 5e-4, "beta1": 0.5, "beta2": 0.999, "r1_gamma": 0.0,
+             "ada_max_p": 1.0},
     # StyleGAN2-ADA's small-data settings: Adam (0, 0.99), lr 0.0025, R1 gamma 0.0002 * R^2 / batch.
-    "style": {"g_width": 16, "d_width": 16, "lr_g": 2.5e-3, "lr_d": 2.5e-3, "beta1": 0.0, "beta2": 0.99, "r1_gamma": None},
+    "style": {"g_width": 16, "d_width": 16, "lr_g": 2.5e-3, "lr_d": 2.5e-3, "beta1": 0.0, "beta2": 0.99, "r1_gamma": None,
+              "ada_max_p": 1.0},
 }
 AUGMENT_MODES = ("ada", "fixed", "off")
+# The architecture when --arch is not given: what gave the best images per minute on each kind of
+# device (docs/training.md, "Quality per minute"; the CUDA choice is not measured there).
+DEVICE_ARCH = {"cpu": "lite", "cuda": "style"}
 
 # The settings `ganplug train` takes as --NAME (underscores as dashes; booleans also as --no-NAME):
 # name -> (help, how the default reads where the field's own default does not say it; "recipe": from RECIPES).
 FLAGS: dict[str, tuple[str, str | None]] = {
     "resolution": ("image size in pixels, a power of two", None),
-    "steps": ("total optimisation steps of the whole run", None),
+    "steps": ("total optimisation steps of the whole run", "5000; with --minutes, no step limit"),
+    "minutes": ("wall-clock budget of the whole run in minutes (SWD measurements not counted); 0 = none", None),
     "batch": ("images per step, over all processes", None),
-    "arch": ("network architecture: style or dcgan", None),
+    "arch": ("network architecture: style, dcgan or lite", ", ".join(f"{v} on {k}" for k, v in DEVICE_ARCH.items())),
     "z_dim": ("latent size", None),
     "g_width": ("generator width at full resolution, doubling per halving", "recipe"),
     "d_width": ("discriminator base width", "recipe"),
     "map_layers": ("style: layers of the mapping network z -> w", None),
     "lr_g": ("generator learning rate", "recipe"),
     "lr_d": ("discriminator learning rate", "recipe"),
+    "lr_final": ("learning rates at the end of the run, as a fraction of the start (cosine over the run)", None),
     "r1_gamma": ("R1 penalty weight; 0 = off", "dcgan 0, style 0.0002*resolution^2/batch"),
     "r1_interval": ("steps between (lazy) R1 penalties", None),
     "augment": ("ada (adaptive probability), fixed (--augment-p throughout) or off", None),
@@ -44,6 +55,7 @@ FLAGS: dict[str, tuple[str, str | None]] = {
     "augment_policy": ("transforms, comma-separated", None),
     "ada_target": ("ada: wanted mean sign of D on reals; above it, augment more", None),
     "ada_kimg": ("ada: thousands of images for p to go from 0 to 1 at most", None),
+    "ada_max_p": ("ada: the highest p (1 = uncapped)", "recipe"),
     "ema_kimg": ("half-life of the generator average in thousands of images; 0 = off", None),
     "seed": ("training seed", None),
     "fit": ("crop or pad non-square images", None),
@@ -57,7 +69,7 @@ FLAGS: dict[str, tuple[str, str | None]] = {
     "threads": ("PyTorch CPU threads", "all"),
     "mirror": ("also train on horizontally mirrored images", None),
     "amp": ("mixed precision", "on with CUDA, off on the CPU"),
-    "channels_last": ("channels-last memory format", "on with CUDA"),
+    "channels_last": ("channels-last memory format", "on"),
     "tf32": ("TensorFloat-32 matrix maths on CUDA", None),
 }
 
@@ -67,9 +79,10 @@ class TrainConfig:
     data: str
     out: str
     resolution: int = 64
-    steps: int = 5000
+    steps: int | None = None  # 5000; with a time budget, 0 (no step limit)
+    minutes: float = 0.0  # wall-clock budget of the whole run (0 = none); resumed runs continue it
     batch: int = 32
-    arch: str = "style"  # won on the procedural set at every budget, not on photos (docs/training.md)
+    arch: str | None = None  # DEVICE_ARCH of the device it will train on
     z_dim: int = 128
     channels: int = 3
     g_width: int | None = None
@@ -77,6 +90,7 @@ class TrainConfig:
     map_layers: int = 2  # style: depth of the mapping network z -> w
     lr_g: float | None = None
     lr_d: float | None = None
+    lr_final: float = 1.0  # learning rates end at this fraction of the start, cosine over the run's progress
     beta1: float | None = None
     beta2: float | None = None
     r1_gamma: float | None = None  # R1 penalty weight; style default 0.0002 * resolution^2 / batch
@@ -86,6 +100,7 @@ class TrainConfig:
     augment_policy: str = "color,translation,cutout"
     ada_target: float = 0.6  # wanted mean sign of D(real): above it, augment more
     ada_kimg: float = 100.0  # thousands of images for p to move from 0 to 1 at most
+    ada_max_p: float | None = None  # cap on p: at 1 every image is transformed and D may have given up telling
     ema_kimg: float = 10.0  # half-life of the generator's moving average, in thousands of images; 0 = off
     ema_rampup: float = 0.05  # early on, the half-life is at most this fraction of the images seen
     seed: int = 0
@@ -99,12 +114,16 @@ class TrainConfig:
     swd_images: int = 512  # generated and real images per SWD measurement
     device: str = "auto"
     amp: bool | None = None  # mixed precision; default on with CUDA
-    channels_last: bool | None = None  # default on with CUDA
+    channels_last: bool | None = None  # default on (CPU and CUDA)
     tf32: bool = True  # TensorFloat-32 matmuls and convolutions on CUDA
     threads: int = 0
     progress: bool = True
 
     def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.arch is None:
+            object.__setattr__(self, "arch", DEVICE_ARCH[device_kind(self.device)])
         if self.arch not in RECIPES:
             raise ConfigError(f"--arch must be one of {', '.join(RECIPES)}, got {self.arch!r}")
         for name, value in RECIPES[self.arch].items():
@@ -112,17 +131,24 @@ class TrainConfig:
                 if value is None and name == "r1_gamma":  # StyleGAN2-ADA's heuristic
                     value = round(0.0002 * self.resolution**2 / self.batch, 6)
                 object.__setattr__(self, name, value)
+        if self.steps is None:
+            object.__setattr__(self, "steps", 0 if self.minutes > 0 else 5000)
+        if self.minutes < 0 or self.steps < 0 or not (self.minutes or self.steps):
+            raise ConfigError("give --steps (at least 1) or --minutes (above 0)")
         r = self.resolution
         if r < 16 or r & (r - 1):
             raise ConfigError(f"--resolution must be a power of two from 16 up, got {r}")
-        for name in ("steps", "batch", "z_dim", "g_width", "d_width", "map_layers", "sample_every", "checkpoint_every",
+        for name in ("batch", "z_dim", "g_width", "d_width", "map_layers", "sample_every", "checkpoint_every",
                      "keep", "log_every", "r1_interval", "swd_images"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.swd_every < 0 or self.r1_gamma < 0 or self.ada_kimg <= 0:
             raise ConfigError("swd_every and r1_gamma must be at least 0, ada_kimg above 0")
-        if not 0.0 <= self.augment_p <= 1.0:
-            raise ConfigError(f"augment_p must be between 0 and 1, got {self.augment_p}")
+        for name in ("augment_p", "ada_max_p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
+        if not 0.0 < self.lr_final <= 1.0:
+            raise ConfigError(f"lr_final must be above 0 and at most 1, got {self.lr_final}")
         if self.augment not in AUGMENT_MODES:
             raise ConfigError(f"augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}")
         from .augment import POLICIES
@@ -132,8 +158,6 @@ class TrainConfig:
             raise ConfigError(f"augment_policy: unknown transform {bad[0] if bad else '(none)'!r}; choose from {', '.join(POLICIES)}")
         if self.fit not in ("crop", "pad"):
             raise ConfigError(f"fit must be 'crop' or 'pad', got {self.fit!r}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
     @property
     def policy(self) -> tuple[str, ...]:
@@ -147,8 +171,22 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
+    @property
+    def budget_s(self) -> float:
+        """The wall-clock budget in seconds (0 = none)."""
+        return self.minutes * 60.0
+
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
+
+
+def device_kind(device: str) -> str:
+    """``cpu`` or ``cuda``: where a run with ``--device DEVICE`` trains."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def flag_type(name: str) -> type:

@@ -13,11 +13,12 @@ import copy
 import inspect
 import json
 import logging
+import math
 import os
 import signal
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -156,8 +157,9 @@ class Precision:
 
 
 def resolve_precision(config: TrainConfig, device: torch.device) -> Precision:
-    """Mixed precision and channels_last default on with CUDA (bfloat16 where the GPU has it,
-    else float16 with loss scaling); TF32 per ``config.tf32``. On the CPU they stay off unless asked."""
+    """Mixed precision defaults on with CUDA (bfloat16 where the GPU has it, else float16 with loss
+    scaling), off on the CPU; channels_last defaults on everywhere (on a 2-core CPU it gave about 1.4x
+    the images/s, docs/training.md); TF32 per ``config.tf32``."""
     cuda = device.type == "cuda"
     amp = config.amp if config.amp is not None else cuda
     dtype = None
@@ -167,7 +169,7 @@ def resolve_precision(config: TrainConfig, device: torch.device) -> Precision:
         torch.backends.cuda.matmul.allow_tf32 = config.tf32
         torch.backends.cudnn.allow_tf32 = config.tf32
         torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
-    return Precision(dtype, config.channels_last if config.channels_last is not None else cuda)
+    return Precision(dtype, config.channels_last if config.channels_last is not None else True)
 
 
 def _real_batch(data: np.ndarray, idx: torch.Tensor, flip: torch.Tensor | None, device: torch.device,
@@ -234,11 +236,38 @@ class _Run:
     scaler_d: torch.amp.GradScaler
     ada: AdaptiveP
     sampler: torch.Generator  # batches and flips, on the CPU, the same in every process
+    clock: "_Clock"
     G_train: torch.nn.Module | None = None  # G and D, wrapped for DDP in a distributed run
     D_train: torch.nn.Module | None = None
     step: int = 0
     images_seen: int = 0
+    spent_s: float = 0.0  # the clock as all processes agreed on it after the last step: what schedules read
     r1_value: torch.Tensor | None = None
+
+
+@dataclass(eq=False)
+class _Clock:
+    """Seconds the run has spent, earlier sessions included; SWD measurements are left out."""
+
+    base: float = 0.0  # seconds spent before this session (from the checkpoint)
+    start: float = field(default_factory=time.perf_counter)
+    excluded: float = 0.0
+
+    def elapsed(self) -> float:
+        return self.base + time.perf_counter() - self.start - self.excluded
+
+
+def progress(config: TrainConfig, step: int, elapsed_s: float) -> float:
+    """How far the run is, 0 to 1: the larger of steps done and budget spent. Schedules read it."""
+    done = step / config.steps if config.steps else 0.0
+    if config.budget_s:
+        done = max(done, elapsed_s / config.budget_s)
+    return min(max(done, 0.0), 1.0)
+
+
+def lr_factor(config: TrainConfig, fraction: float) -> float:
+    """The learning rates' multiplier: cosine from 1 at the start to ``lr_final`` at the end."""
+    return config.lr_final + (1.0 - config.lr_final) * 0.5 * (1.0 + math.cos(math.pi * fraction))
 
 
 @dataclass(eq=False)
@@ -263,7 +292,14 @@ def _train(config: TrainConfig, resume_state: dict[str, Any] | None, device: tor
         _restore(r, resume_state)
     _wrap_ddp(r)
     reference = _open_run(r)
-    return _loop(r, reference, resumed=resume_state is not None)
+    result = _loop(r, reference, resumed=resume_state is not None)
+    if ddp.main:
+        from .plots import write_run_plots
+
+        written = write_run_plots(run, config.arch)
+        if written:
+            print(f"plots in {run / 'plots'}: {', '.join(p.name for p in written)}", flush=True)
+    return result
 
 
 def _load_data(config: TrainConfig, run: Path, ddp: distributed.Dist, files: list[Path]):
@@ -292,16 +328,21 @@ def _build(config: TrainConfig, run: Path, device: torch.device, ddp: distribute
         torch.manual_seed(config.seed + 1_000_003 * ddp.rank)
     G, D = G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    lazy = config.r1_interval / (config.r1_interval + 1) if config.r1_gamma > 0 else 1.0  # StyleGAN2's lazy-R1 correction
+    lazy = _lazy(config)
     opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d * lazy, betas=(config.beta1**lazy, config.beta2**lazy))
     fp16 = precision.dtype == torch.float16
     scaler_g, scaler_d = torch.amp.GradScaler(device.type, enabled=fp16), torch.amp.GradScaler(device.type, enabled=fp16)
     ada = AdaptiveP(config.augment_p if config.augment != "off" else 0.0, config.ada_target, config.ada_kimg,
-                    adaptive=config.augment == "ada")
+                    adaptive=config.augment == "ada", max_p=config.ada_max_p)
     sampler = torch.Generator().manual_seed(config.seed + 1)
     return _Run(config, run, device, ddp, precision, data, images, G, D, G_ema, opt_g, opt_d, scaler_g, scaler_d, ada,
-                sampler, G_train=G, D_train=D)
+                sampler, _Clock(), G_train=G, D_train=D)
+
+
+def _lazy(config: TrainConfig) -> float:
+    """StyleGAN2's correction of D's Adam settings for lazy R1: the fraction of updates that are not R1."""
+    return config.r1_interval / (config.r1_interval + 1) if config.r1_gamma > 0 else 1.0
 
 
 def _restore(r: _Run, state: dict[str, Any]) -> None:
@@ -331,9 +372,13 @@ def _restore(r: _Run, state: dict[str, Any]) -> None:
         log.warning("resuming a run of %d processes with %d: random streams start afresh, so the run will not "
                     "repeat an uninterrupted one exactly", len(per_rank), r.ddp.world)
     r.step, r.images_seen = int(state["step"]), int(state["images_seen"])
+    r.clock.base = r.spent_s = float(state.get("elapsed_s", 0.0))
     if r.ddp.main:
         _truncate_metrics(r.path / "metrics.jsonl", r.step)
-        print(f"resuming {r.path} at step {r.step} of {r.config.steps}", flush=True)
+        limits = [f"step {r.step} of {r.config.steps}" if r.config.steps else f"step {r.step}"]
+        if r.config.minutes:
+            limits.append(f"{r.clock.base / 60:.2f} of {r.config.minutes:g} minutes spent")
+        print(f"resuming {r.path} at {', '.join(limits)}", flush=True)
 
 
 def _wrap_ddp(r: _Run) -> None:
@@ -365,7 +410,8 @@ def _open_run(r: _Run) -> Reference | None:
     print(f"{config.arch} {config.resolution}px, batch {config.batch}"
           f"{f' over {r.ddp.world} processes' if r.ddp.enabled else ''}, {r.device.type} {r.precision.describe()}, "
           f"augment {config.augment}{f' p={r.ada.p:.3f}' if config.augment != 'off' else ''}, "
-          f"R1 gamma {config.r1_gamma:g}, EMA {config.ema_kimg:g} kimg", flush=True)
+          f"R1 gamma {config.r1_gamma:g}, EMA {config.ema_kimg:g} kimg"
+          f"{f', budget {config.minutes:g} min' if config.minutes else ''}", flush=True)
     return reference
 
 
@@ -380,7 +426,7 @@ def _save(r: _Run) -> Path | None:
              "G": r.G.state_dict(), "G_ema": r.G_ema.state_dict(), "D": r.D.state_dict(),
              "opt_G": r.opt_g.state_dict(), "opt_D": r.opt_d.state_dict(),
              "scaler_G": r.scaler_g.state_dict(), "scaler_D": r.scaler_d.state_dict(),
-             "augment": r.ada.state_dict(), "rng": rngs[0], "world": r.ddp.world}
+             "augment": r.ada.state_dict(), "rng": rngs[0], "world": r.ddp.world, "elapsed_s": r.clock.elapsed()}
     if r.ddp.enabled:
         state["rng_ranks"] = rngs
         state["rank_digests"] = digests
@@ -398,25 +444,24 @@ def _loop(r: _Run, reference: Reference | None, resumed: bool) -> TrainResult:
     if config.progress and ddp.main:
         from tqdm import tqdm
 
-        bar = tqdm(total=config.steps, initial=r.step, desc="training", unit="step", dynamic_ncols=True, disable=None)
+        bar = tqdm(total=config.steps or None, initial=r.step, desc="training", unit="step", dynamic_ncols=True, disable=None)
     metrics = open(r.path / "metrics.jsonl", "a") if ddp.main else None
     pace = _Pace(time.perf_counter(), r.images_seen)
-    interrupted = False
+    r.clock.start, r.clock.excluded = time.perf_counter(), 0.0
+    interrupted, finished = False, _finished(r)
     try:
         with _StopFlag() as stop:
-            while r.step < config.steps:
+            while not finished:
                 loss_d, loss_g = _step(r)
-                stopping = stop.requested
-                if ddp.enabled:  # every process stops at the same step
-                    stopping = bool(ddp.sum_(torch.tensor([float(stop.requested)], device=r.device)).item())
-                rec = _losses_record(r, pace, loss_d, loss_g)
+                stopping, finished = _agree(r, stop.requested)
+                rec = _losses_record(r, pace, loss_d, loss_g, finished)
                 t_side = time.perf_counter()
                 if ddp.main:
-                    _report(r, rec, reference, metrics, bar)
-                if r.step % config.checkpoint_every == 0 or r.step == config.steps:
+                    _report(r, rec, reference, metrics, bar, finished)
+                if r.step % config.checkpoint_every == 0 or finished:
                     last_ckpt, saved_at = _save(r), r.step
                 pace.side += time.perf_counter() - t_side
-                if stopping:
+                if stopping and not finished:
                     interrupted = True
                     break
             if interrupted or saved_at != r.step:
@@ -427,6 +472,23 @@ def _loop(r: _Run, reference: Reference | None, resumed: bool) -> TrainResult:
         if bar is not None:
             bar.close()
     return TrainResult(run=r.path, step=r.step, checkpoint=last_ckpt, interrupted=interrupted, main=ddp.main)
+
+
+def _finished(r: _Run) -> bool:
+    """The step limit reached, or the time budget spent (by the agreed clock)."""
+    steps, budget = r.config.steps, r.config.budget_s
+    return bool(steps and r.step >= steps) or bool(budget and r.spent_s >= budget)
+
+
+def _agree(r: _Run, stop: bool) -> tuple[bool, bool]:
+    """(stop requested, run finished): every process stops at the same step, and its schedules
+    read the same clock (the first process's, which leaves out its SWD measurements), so weights stay equal."""
+    spent = r.clock.elapsed()
+    if r.ddp.enabled:
+        flags = r.ddp.sum_(torch.tensor([float(stop), spent if r.ddp.main else 0.0], dtype=torch.float64, device=r.device))
+        stop, spent = bool(flags[0].item()), flags[1].item()
+    r.spent_s = spent
+    return stop, _finished(r)
 
 
 def _step(r: _Run) -> tuple[torch.Tensor, torch.Tensor]:
@@ -440,6 +502,10 @@ def _step(r: _Run) -> tuple[torch.Tensor, torch.Tensor]:
     z = torch.randn(local, config.z_dim, device=device)
 
     # Discriminator: non-saturating logistic loss on augmented reals and fakes.
+    factor = lr_factor(config, progress(config, r.step, r.spent_s)) if config.lr_final != 1.0 else 1.0
+    for opt, base in ((r.opt_g, config.lr_g), (r.opt_d, config.lr_d * _lazy(config))):
+        for group in opt.param_groups:
+            group["lr"] = base * factor
     with r.precision.autocast(device):
         fake = r.G_train(z)
         real_logits = r.D_train(augment(real, ada.p, policy)).float()
@@ -474,29 +540,32 @@ def _step(r: _Run) -> tuple[torch.Tensor, torch.Tensor]:
     return loss_d, loss_g
 
 
-def _losses_record(r: _Run, pace: _Pace, loss_d: torch.Tensor, loss_g: torch.Tensor) -> dict[str, Any]:
+def _losses_record(r: _Run, pace: _Pace, loss_d: torch.Tensor, loss_g: torch.Tensor, last: bool) -> dict[str, Any]:
     """The metrics line of this step when one is due (losses averaged over processes), else {}."""
     config = r.config
-    if not (r.step % config.log_every == 0 or r.step == config.steps):
+    if not (r.step % config.log_every == 0 or last):
         return {}
     losses = r.ddp.sum_(torch.stack([loss_d.detach(), loss_g.detach()]).float()) / r.ddp.world
     now = time.perf_counter()
     ips = (r.images_seen - pace.seen_last) / max(now - pace.t_last - pace.side, 1e-9)
     pace.t_last, pace.seen_last, pace.side = now, r.images_seen, 0.0
     rec = {"step": r.step, "images": r.images_seen, "loss_d": round(losses[0].item(), 5),
-           "loss_g": round(losses[1].item(), 5), "augment_p": round(r.ada.p, 5), "images_per_s": round(ips, 1)}
+           "loss_g": round(losses[1].item(), 5), "augment_p": round(r.ada.p, 5), "images_per_s": round(ips, 1),
+           "minutes": round(r.clock.elapsed() / 60.0, 4)}
     if r.r1_value is not None:
         rec["r1"] = round(r.r1_value.item(), 5)
     return rec
 
 
-def _report(r: _Run, rec: dict[str, Any], reference: Reference | None, metrics, bar) -> None:
+def _report(r: _Run, rec: dict[str, Any], reference: Reference | None, metrics, bar, last: bool) -> None:
     """First process: SWD when due, the metrics line, the progress bar, the sample grid when due."""
     config, step = r.config, r.step
-    if reference is not None and (step % config.swd_every == 0 or step == config.steps):
+    if reference is not None and (step % config.swd_every == 0 or last):
+        t0 = time.perf_counter()
         result = reference.distance(generate(r.G_ema, config.z_dim, r.device, range(config.swd_images)))
-        rec.update(step=step, images=r.images_seen, swd=round(result.mean, 3),
+        rec.update(step=step, images=r.images_seen, minutes=round(r.clock.elapsed() / 60.0, 4), swd=round(result.mean, 3),
                    swd_levels={str(k): round(v, 3) for k, v in result.levels.items()})
+        r.clock.excluded += time.perf_counter() - t0  # a diagnostic, not part of the budget
     if rec:
         metrics.write(json.dumps({**rec, "time": round(time.time(), 3)}) + "\n")
         metrics.flush()
@@ -509,7 +578,7 @@ def _report(r: _Run, rec: dict[str, Any], reference: Reference | None, metrics, 
             bar.write(f"step {step}: SWD x1e3 {rec['swd']:.2f}")
     if bar is not None:
         bar.update(1)
-    if step % config.sample_every == 0 or step == config.steps:
+    if step % config.sample_every == 0 or last:
         save_grid(preview(r.G_ema, config.z_dim, r.device), r.path / "samples" / f"step-{step:08d}.png")
 
 

@@ -44,6 +44,51 @@ class DCGANGenerator(nn.Module):
         return self.net[:3](z[:, :, None, None])
 
 
+class Excite(nn.Module):
+    """Skip-layer excitation (FastGAN, Liu et al. 2021): a coarse feature map gates the channels
+    of a fine one, so global layout reaches the last layers in one step. Pool, 4x4 conv, 1x1 conv, sigmoid."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Conv2d(cin, cout, 4, 1, 0), nn.LeakyReLU(0.1, True),
+                                 nn.Conv2d(cout, cout, 1), nn.Sigmoid())
+
+    def forward(self, fine: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        return fine * self.net(coarse)
+
+
+class LiteGenerator(nn.Module):
+    """z [N, z_dim] -> image [N, C, R, R] in [-1, 1], cheap enough for a CPU: DCGAN's 4x4 seed and
+    widths, but each doubling is bilinear x2 then a 3x3 convolution (no transposed convolutions, so
+    no checkerboard), and the 8 px features gate the channels at R/2 (skip-layer excitation)."""
+
+    has_truncation = False  # truncated by scaling z, as DCGAN
+
+    def __init__(self, z_dim: int = 128, resolution: int = 64, channels: int = 3, width: int = 32, max_width: int = 512):
+        super().__init__()
+        w = _widths(resolution, width, max_width)
+        self.seed = nn.Sequential(nn.ConvTranspose2d(z_dim, w[0], 4, 1, 0, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(True))
+        self.ups = nn.ModuleList(nn.Sequential(nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=False),
+                                               nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True))
+                                 for cin, cout in zip(w, w[1:]))
+        self.excite = Excite(w[1], w[-1])
+        self.to_rgb = nn.Sequential(nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=False),
+                                    nn.Conv2d(w[-1], channels, 3, 1, 1), nn.Tanh())
+        self.z_dim = z_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.seed(z[:, :, None, None])
+        coarse = None
+        for i, up in enumerate(self.ups):
+            x = up(x)
+            coarse = x if i == 0 else coarse
+        return self.to_rgb(self.excite(x, coarse))
+
+    def features(self, z: torch.Tensor) -> torch.Tensor:
+        """The seed block's activations: where GANSpace looks for directions."""
+        return self.seed(z[:, :, None, None])
+
+
 class DCGANDiscriminator(nn.Module):
     """image [N, C, R, R] -> logit [N]."""
 
@@ -123,8 +168,8 @@ class SynthesisPart(nn.Module):
 def build(arch: str, *, z_dim: int, resolution: int, channels: int, g_width: int, d_width: int,
           map_layers: int = 2) -> tuple[nn.Module, nn.Module]:
     """Generator and discriminator for ``arch``, initialised from torch's global RNG."""
-    if arch == "dcgan":
-        g: nn.Module = DCGANGenerator(z_dim, resolution, channels, g_width)
+    if arch in ("dcgan", "lite"):
+        g: nn.Module = (DCGANGenerator if arch == "dcgan" else LiteGenerator)(z_dim, resolution, channels, g_width)
         d: nn.Module = DCGANDiscriminator(resolution, channels, d_width)
         g.apply(init_weights)
         d.apply(init_weights)
