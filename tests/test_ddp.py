@@ -46,7 +46,7 @@ def test_two_processes_hold_identical_weights_and_only_rank_0_writes(tiny_data, 
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in records] == [1, 2, 3, 4, 5, 6]
     assert sum("swd" in x for x in records) == 2
-    assert sorted(p.name for p in run.iterdir()) == ["cache", "checkpoints", "metrics.jsonl", "samples", "training_options.json"]
+    assert sorted(p.name for p in run.iterdir()) == ["cache", "checkpoints", "metrics.jsonl", "plots", "samples", "training_options.json"]
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-00000003.png", "step-00000006.png"]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["checkpoint-00000003.pt", "checkpoint-00000006.pt"]
     assert len(list((run / "cache").glob("*.npy"))) == 1
