@@ -64,23 +64,12 @@ def make_set(name: str, root: Path) -> Path:
 
         photo_crops(out)
     elif name == "greyscale":
-        _crops(out, GREYSCALE, 1000, seed=5)
+        from train_quality import skimage_crops
+
+        skimage_crops(out, GREYSCALE, 1000, seed=5)
     else:
         raise SystemExit(f"unknown data set {name!r}")
     return out
-
-
-def _crops(out: Path, names: tuple[str, ...], count: int, seed: int, size: int = 64) -> None:
-    import skimage
-
-    data = Path(skimage.__file__).parent / "data"
-    pictures = [np.asarray(Image.open(data / n).convert("RGB")) for n in names]
-    rng = np.random.default_rng(seed)
-    out.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        im = pictures[rng.integers(len(pictures))]
-        y, x = rng.integers(0, im.shape[0] - size + 1), rng.integers(0, im.shape[1] - size + 1)
-        Image.fromarray(im[y:y + size, x:x + size]).save(out / f"{i:05d}.png")
 
 
 def train_run(data: Path, run: Path, recipe: str, a: argparse.Namespace) -> float:

@@ -54,17 +54,22 @@ def photo_crops(out: Path, count: int = 2000, size: int = 64, seed: int = 0) -> 
     """``count`` random ``size`` px crops of scikit-image's colour photographs (needs the bench extra)."""
     if out.is_dir() and len(list(out.glob("*.png"))) == count:
         return out
+    skimage_crops(out, PHOTOS, count, seed, size)
+    return out
+
+
+def skimage_crops(out: Path, names: tuple[str, ...], count: int, seed: int, size: int = 64) -> None:
+    """``count`` random ``size`` px RGB crops of the named scikit-image pictures, as PNGs in ``out``."""
     import skimage
 
     root = Path(skimage.__file__).parent / "data"
-    photos = [np.asarray(Image.open(root / name).convert("RGB")) for name in PHOTOS]
+    pictures = [np.asarray(Image.open(root / name).convert("RGB")) for name in names]
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        im = photos[rng.integers(len(photos))]
+        im = pictures[rng.integers(len(pictures))]
         y, x = rng.integers(0, im.shape[0] - size + 1), rng.integers(0, im.shape[1] - size + 1)
         Image.fromarray(im[y:y + size, x:x + size]).save(out / f"{i:05d}.png")
-    return out
 
 
 def subset(src: Path, out: Path, count: int = 100) -> Path:
