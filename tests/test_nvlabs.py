@@ -87,7 +87,7 @@ def test_fixture_exports_passes_the_gate_and_serves(name, tmp_path):
 
 def serve_frames(model: Path, seed: int) -> np.ndarray:
     """The first frame a real ``ganplug serve`` process sends for a held seed at ψ 0.7."""
-    with FrameReceiver("127.0.0.1", 0) as rx:
+    with FrameReceiver("127.0.0.1", 0, rcvbuf=None) as rx:
         proc = start_cli("serve", str(model), "--send", f"127.0.0.1:{rx.address[1]}", "--listen", f"127.0.0.1:{free_port()}",
                          "--walk", "hold", "--seed", str(seed), "--truncation", "0.7", "--fps", "10", "--seconds", "20",
                          "--device", "cpu", "--threads", "1")
