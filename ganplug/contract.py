@@ -35,7 +35,7 @@ class ModelMetadata:
 
     contract: str = field(metadata=_doc(f"`{CONTRACT_VERSION}`, the contract version", True))
     z_dim: int = field(metadata=_doc("latent size, integer", True))
-    resolution: int = field(metadata=_doc("H = W, integer", True))
+    resolution: int = field(metadata=_doc("the larger of H and W, integer (H = W when `width`/`height` are absent)", True))
     channels: int = field(metadata=_doc("3 or 4", True))
     architecture: str = field(metadata=_doc("e.g. `dcgan` or `style`", True))
     dataset: str = field(metadata=_doc("a description of the training data", True))
@@ -56,6 +56,10 @@ class ModelMetadata:
         "class-conditional models: number of classes; the model then takes input `c`, float32 `[N, c_dim]` one-hot"))
     source: str | None = field(default=None, metadata=_doc(
         "where the weights came from when not trained here: `nvlabs-stylegan2`, `nvlabs-stylegan3-t`, `nvlabs-stylegan3-r`"))
+    width: int | None = field(default=None, metadata=_doc(
+        "frame width W in pixels; written by every export, absent in older files (then W = `resolution`)"))
+    height: int | None = field(default=None, metadata=_doc(
+        "frame height H in pixels; written by every export, absent in older files (then H = `resolution`)"))
 
     @staticmethod
     def key(name: str) -> str:
@@ -90,7 +94,14 @@ class ModelMetadata:
         meta = cls(**values)
         if meta.channels not in (3, 4):
             raise _fail(path, f"metadata {cls.key('channels')}={meta.channels}, expected 3 or 4")
+        if meta.frame_size[0] <= 0 or meta.frame_size[1] <= 0:
+            raise _fail(path, f"metadata width/height {meta.frame_size} must be positive")
         return meta
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(width, height) of one frame; older files without width/height are square."""
+        return (self.width or self.resolution, self.height or self.resolution)
 
     def with_directions(self, directions: np.ndarray) -> "ModelMetadata":
         """A copy carrying ``directions`` ([K, z_dim]) inside the model file."""
@@ -146,11 +157,18 @@ class ModelInfo:
     metadata: Mapping[str, str] = field(default_factory=dict)  # every entry of the file, ganplug.* or not
     meta: ModelMetadata | None = None
     c_dim: int = 0  # classes of a conditional model (input "c"); 0 = unconditional
+    width: int = 0  # frame width; 0 = resolution (square)
+    height: int = 0  # frame height; 0 = resolution (square)
+
+    def __post_init__(self) -> None:
+        # Square unless told: callers that only know one side keep working.
+        object.__setattr__(self, "width", self.width or self.resolution)
+        object.__setattr__(self, "height", self.height or self.resolution)
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:
         """(height, width, channels) of one frame."""
-        return (self.resolution, self.resolution, self.channels)
+        return (self.height, self.width, self.channels)
 
 
 def _fail(path: str, what: str) -> ContractError:
@@ -192,8 +210,9 @@ def check_model(path: str, inputs: Sequence[Any], outputs: Sequence[Any], props:
                             f"output {'w' if part == 'mapping' else 'image'}); serve {whole}, or chain the halves as export/README.md shows")
     meta = ModelMetadata.from_props(path, props)
     has_trunc = _check_inputs(path, inputs, meta)
-    _check_output(path, outputs, (meta.resolution, meta.resolution, meta.channels))
-    return ModelInfo(path=path, z_dim=meta.z_dim, resolution=meta.resolution, channels=meta.channels,
+    width, height = meta.frame_size
+    _check_output(path, outputs, (height, width, meta.channels))
+    return ModelInfo(path=path, z_dim=meta.z_dim, resolution=meta.resolution, channels=meta.channels, width=width, height=height,
                      architecture=meta.architecture, dataset=meta.dataset, contract=meta.contract,
                      has_truncation=has_trunc, metadata=dict(props), meta=meta, c_dim=_c_dim(path, meta, {i.name: i for i in inputs}))
 
