@@ -363,7 +363,7 @@ def _banner(server, cfg, engine) -> None:
     """The start-up line (what plays, where frames go, where control comes in) and the exposure warning."""
     info, out = engine.info, server.models.output
     host, port = server.listener.address
-    print(f"serving {info.path} ({info.resolution}x{info.resolution}x{info.channels}, {info.architecture}) on {engine.provider}"
+    print(f"serving {info.path} ({info.width}x{info.height}x{info.channels}, {info.architecture}) on {engine.provider}"
           f"{f' as {out.width}x{out.height} ({out.fit})' if out.shape != info.frame_shape else ''}"
           f"{f', {len(server.show.models.names)} models playable' if cfg.models else ''}; "
           f"frames to {', '.join(str(d) for d in server.subscriptions.destinations) or 'nobody yet'}; "
@@ -471,7 +471,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
     def announce(engine) -> None:
         i = engine.info
-        print(f"{cfg.model}: {i.resolution}x{i.resolution}x{i.channels} {i.architecture}, z_dim {i.z_dim}", flush=True)
+        print(f"{cfg.model}: {i.width}x{i.height}x{i.channels} {i.architecture}, z_dim {i.z_dim}", flush=True)
     print(table(bench(cfg, announce)))
     return 0
 

@@ -131,7 +131,7 @@ def check_bundled_model(runs: int) -> list[Finding]:
         return [Finding(FAIL, f"the bundled model does not run: {e}", "pip install --force-reinstall ganplug")]
     ms = 1e3 * float(np.median(times))
     info = engine.info
-    return [Finding(OK, f"bundled model {info.resolution}x{info.resolution} on {engine.provider}: {ms:.1f} ms a frame "
+    return [Finding(OK, f"bundled model {info.width}x{info.height} on {engine.provider}: {ms:.1f} ms a frame "
                         f"(up to {1e3 / ms:.0f} frames/s)")]
 
 

@@ -35,6 +35,7 @@ def info(config: InfoConfig) -> None:
         return
     model = engine.info
     print_graph(model.path, f"version {model.contract}", engine.session, model.metadata)
+    print(f"frame      {model.width} x {model.height} (W x H), {model.channels} channels")
     d = contract.directions(model)
     if d is not None:
         print(f"directions {len(d)} in z (/ganplug/direction/0..{len(d) - 1})")

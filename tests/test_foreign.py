@@ -71,7 +71,7 @@ def test_foreign_model_through_the_cli(tmp_path):
 
 def test_foreign_spec_errors(tmp_path):
     path = plain_generator(tmp_path / "plain.onnx", layout="nchw")
-    with pytest.raises(ContractError, match="square image"):
+    with pytest.raises(ContractError, match="1, 3 or 4 channels"):
         Engine(path, EngineConfig(device="cpu", foreign=ForeignSpec(layout="nhwc")))
 
 

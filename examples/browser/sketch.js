@@ -24,11 +24,12 @@ let lastSend = 0;
 let sentX = null;
 let sentY = null;
 let status = "connecting…";
+const TEXT_ROWS = 48; // the two lines of text under the picture
 window.ganplugSketch = { frames: 0, speed: null, truncation: null, seed: null }; // for tests and the console
 
 function setup() {
   const side = Math.min(windowWidth, 640);
-  createCanvas(side, side + 48);
+  createCanvas(side, side + TEXT_ROWS); // square until the first frame, then the frame's own shape
   textFont("monospace");
   connect();
 }
@@ -60,11 +61,18 @@ function send(address, args) {
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "osc", address, args }));
 }
 
+// Height of the picture area: the canvas follows the frame's width/height (any shape, square or not).
+function pictureHeight() {
+  return height - TEXT_ROWS;
+}
+
 function draw() {
   background(16);
   if (picture) {
+    const fits = Math.round(width * picture.height / picture.width);
+    if (fits !== pictureHeight()) resizeCanvas(width, fits + TEXT_ROWS);
     drawingContext.imageSmoothingEnabled = picture.width >= 256; // small models look best as crisp pixels
-    drawingContext.drawImage(picture, 0, 0, width, width);
+    drawingContext.drawImage(picture, 0, 0, width, pictureHeight());
     if (drawnId !== pictureId) {
       drawnId = pictureId;
       window.ganplugSketch.frames += 1;
@@ -76,13 +84,13 @@ function draw() {
   fill(232);
   textSize(12);
   const s = state && state.state;
-  text(s ? `seed ${s.seed}  speed ${nf(s.speed, 1, 2)}  ψ ${nf(s.truncation, 1, 2)}  ${s.walk}  frame ${state.frame}` : status, 8, width + 20);
+  text(s ? `seed ${s.seed}  speed ${nf(s.speed, 1, 2)}  ψ ${nf(s.truncation, 1, 2)}  ${s.walk}  frame ${state.frame}` : status, 8, pictureHeight() + 20);
   fill(154);
-  text(status === "connected" ? "move: speed (across), truncation (down) · click: random seed" : status, 8, width + 38);
+  text(status === "connected" ? "move: speed (across), truncation (down) · click: random seed" : status, 8, pictureHeight() + 38);
 }
 
 function overPicture() {
-  return mouseX >= 0 && mouseX < width && mouseY >= 0 && mouseY < width;
+  return mouseX >= 0 && mouseX < width && mouseY >= 0 && mouseY < pictureHeight();
 }
 
 function steer() {
@@ -92,7 +100,7 @@ function steer() {
   sentX = mouseX;
   sentY = mouseY;
   const speed = Math.round(map(mouseX, 0, width, -2, 2) * 100) / 100;
-  const truncation = Math.round(map(mouseY, 0, width, 1.5, 0.2) * 100) / 100;
+  const truncation = Math.round(map(mouseY, 0, pictureHeight(), 1.5, 0.2) * 100) / 100;
   send("/ganplug/speed", [speed]);
   send("/ganplug/truncation", [truncation]);
   Object.assign(window.ganplugSketch, { speed, truncation });

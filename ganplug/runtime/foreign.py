@@ -80,10 +80,12 @@ class ForeignAdapter:
             raise ContractError(f"{path}: output {out_name!r} has rank {probe.ndim}, expected 4 (an image batch)")
         n, a, b, c = probe.shape
         h, w, ch = (b, c, a) if spec.layout == "nchw" else (a, b, c)
-        if h != w or ch not in (1, 3, 4):
-            raise ContractError(f"{path}: output {out_name!r} is {probe.shape} read as {spec.layout}; expected a square image "
+        if ch not in (1, 3, 4):
+            raise ContractError(f"{path}: output {out_name!r} is {probe.shape} read as {spec.layout}; expected an image "
                                 "with 1, 3 or 4 channels (see --layout)")
-        self.info = ModelInfo(path=path, z_dim=z_dim, resolution=h, channels=3 if ch == 1 else ch, architecture="foreign",
+        # Any W x H: the channel count alone tells a wrong --layout apart.
+        self.info = ModelInfo(path=path, z_dim=z_dim, resolution=max(h, w), width=w, height=h, channels=3 if ch == 1 else ch,
+                              architecture="foreign",
                               dataset="unknown (a model made elsewhere)", contract="none",
                               metadata={"input": name, "output": out_name, "range": out_range, "layout": spec.layout})
 

@@ -7,6 +7,7 @@ frame.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from .engine import Engine
 from .fit import Fitter, output_for
 from .walk import Walker, WalkParams
 
+log = logging.getLogger("ganplug.render")
 _D = defaults()
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif"}
 
@@ -134,9 +136,10 @@ def _write_video(engine: Engine, config: RenderConfig, out: Path, bar) -> int:
         writer = imageio.get_writer(tmp, fps=config.fps, codec="libx264", quality=8, pixelformat="yuv420p",
                                     macro_block_size=1)
     count = 0
+    gif = out.suffix.lower() == ".gif"
     try:
         for k, px in frames(engine, config):
-            writer.append_data(np.ascontiguousarray(px[..., :3]))
+            writer.append_data(np.ascontiguousarray(px[..., :3] if gif else even_sides(px[..., :3], warn=k == 0)))
             count += 1
             if bar is not None:
                 bar.update(1)
@@ -144,3 +147,15 @@ def _write_video(engine: Engine, config: RenderConfig, out: Path, bar) -> int:
         writer.close()
     tmp.replace(out)
     return count
+
+
+def even_sides(px: np.ndarray, warn: bool = False) -> np.ndarray:
+    """A frame with even width and height, as H.264 in yuv420p needs: an odd side grows by one pixel,
+    a copy of the last row or column (``warn``: say so once)."""
+    h, w = px.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return px
+    if warn:
+        log.warning("video frames are %dx%d; H.264 needs even sides, so they are written as %dx%d "
+                    "(the last row/column repeated); PNGs and GIFs keep the exact size", w, h, w + w % 2, h + h % 2)
+    return np.pad(px, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")

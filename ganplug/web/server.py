@@ -376,8 +376,8 @@ class WebSurface:
     def hello(self) -> dict[str, Any]:
         info = self.server.info
         return {"type": "hello", "version": __version__, "table": page_table(info.z_dim),
-                "model": {"name": Path(info.path).name, "resolution": info.resolution, "channels": info.channels,
-                          "z_dim": info.z_dim, "architecture": info.architecture},
+                "model": {"name": Path(info.path).name, "resolution": info.resolution, "width": info.width, "height": info.height,
+                          "channels": info.channels, "z_dim": info.z_dim, "architecture": info.architecture},
                 "osc_port": self.server.listener.address[1], "state": self.state()}
 
     async def _session(self, ws: ServerConnection) -> None:
@@ -521,7 +521,7 @@ class WebSurface:
     def _description(self) -> str:
         info = self.server.info
         transports = "UDP and TCP" if self.server.listener.tcp is not None else "UDP"
-        return (f"ganplug {__version__}: {Path(info.path).name} ({info.resolution}x{info.resolution}, z_dim {info.z_dim}); "
+        return (f"ganplug {__version__}: {Path(info.path).name} ({info.width}x{info.height}, z_dim {info.z_dim}); "
                 f"control over OSC {transports} on port {self.server.listener.address[1]}")
 
     def _osc_ip(self, connection: ServerConnection) -> str:

@@ -51,8 +51,9 @@ def to_jpeg(pixels: np.ndarray, size: int = THUMB_SIZE, quality: int = THUMB_QUA
     from PIL import Image
 
     img = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels[..., :3])
-    if max(img.size) > size:
-        img = img.resize((size, size * img.height // img.width), Image.BOX)
+    if max(img.size) > size:  # the long side becomes ``size``, the model's aspect kept
+        scale = size / max(img.size)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BOX)
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=quality)
     return buf.getvalue()

@@ -75,7 +75,10 @@ void draw() {
   }
   background(0);
   if (frame != null) {
-    image(frame, 0, 0, width, height);
+    // Scaled to fit the window with the frame's own shape (a 256x128 model gets black bars, not a squeeze).
+    float scale = min(width / (float) frame.width, height / (float) frame.height);
+    float w = frame.width * scale, h = frame.height * scale;
+    image(frame, (width - w) / 2, (height - h) / 2, w, h);
   } else {
     fill(255);
     text("waiting for frames on UDP port " + LISTEN_PORT, 20, 30);

@@ -58,6 +58,7 @@
       if (view.width !== w || view.height !== h) {
         view.width = w;
         view.height = h;
+        view.style.setProperty("--aspect", String(w / h)); // the frame's own shape, square or not (app.css)
         view.classList.toggle("smooth", w > 256);
       }
       ctx.drawImage(bmp, 0, 0);
@@ -83,7 +84,7 @@
     if (msg.type === "hello") {
       table = msg.table;
       const m = msg.model;
-      $("#model").textContent = `${m.name} · ${m.resolution}×${m.resolution} · z ${m.z_dim} · OSC port ${msg.osc_port}`;
+      $("#model").textContent = `${m.name} · ${m.width || m.resolution}×${m.height || m.resolution} · z ${m.z_dim} · OSC port ${msg.osc_port}`;
       build(table);
       onState(msg.state);
       emit("hello", msg);

@@ -72,7 +72,7 @@
   // ------------------------------------------------------------------ seeds and keyframes
 
   const psi = () => (S.state ? Number(S.state.truncation) : 1).toFixed(1); // 0.1 steps: a slider move costs few renders
-  const modelKey = () => S.model ? `${S.model.name}-${S.model.resolution}-${S.model.z_dim}` : "";
+  const modelKey = () => S.model ? `${S.model.name}-${S.model.width}x${S.model.height}-${S.model.z_dim}` : "";
   const thumbUrl = (seed) => `thumb/${seed}.jpg` + withToken({ psi: psi(), m: modelKey() });
 
   function thumb(seed, onTap, onLong) {
