@@ -166,3 +166,19 @@ def engine(tiny_model):
     from ganplug.runtime.engine import Engine, EngineConfig
 
     return Engine(tiny_model, EngineConfig(device="cpu", threads=1))
+
+
+@pytest.fixture(scope="session")
+def wide_model(tmp_path_factory) -> Path:
+    """A non-square contract model: 48 x 32 (W x H) frames, z_dim 12 (tests/contract_models.py)."""
+    from contract_models import pattern_model
+
+    return pattern_model(tmp_path_factory.mktemp("wide") / "wide.onnx", 48, 32, z_dim=12, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tall_model(tmp_path_factory) -> Path:
+    """A portrait contract model: 24 x 40 (W x H) frames, z_dim 10."""
+    from contract_models import pattern_model
+
+    return pattern_model(tmp_path_factory.mktemp("tall") / "tall.onnx", 24, 40, z_dim=10, seed=2)

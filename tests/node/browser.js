@@ -33,6 +33,8 @@ async function scenarioPage(page, out) {
   out.frames = await page.evaluate(() => window.ganplug.stats.frames);
   out.last_frame = await page.evaluate(() => window.ganplug.stats.lastFrame);
   out.canvas = await page.$eval("#view", (c) => [c.width, c.height]);
+  // The size the canvas is shown at, in CSS pixels (its shape must be the frame's).
+  out.view_box = await page.$eval("#view", (c) => { const r = c.getBoundingClientRect(); return [r.width, r.height]; });
   // Nothing sticks out sideways on this screen size.
   out.overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (args.slider) {
