@@ -331,3 +331,19 @@ def test_a_non_square_model_made_elsewhere_is_served_at_its_shape(tmp_path):
     with pytest.raises(ContractError, match="1, 3 or 4 channels"):
         Engine(tmp_path / "elsewhere.onnx", EngineConfig(device="cpu", foreign=ForeignSpec(output_range="signed", layout="nhwc")))
     assert_one_line_error(run_cli("info", str(tmp_path / "elsewhere.onnx")), "--output-range")
+
+
+def test_the_surface_on_a_phone_shows_the_frame_at_its_own_shape_and_full_screen(wide, tmp_path):
+    from test_web_surface import PHONE, surface
+
+    from ganplug.web import WebConfig, WebSurface
+
+    with running_server(wide, tmp_path, fps=30.0, initial=(("walk", "hold"),)) as (server, _):
+        web = WebSurface(server, WebConfig(listen="127.0.0.1:0")).start()
+        try:
+            out = surface(f"http://127.0.0.1:{web.address[1]}/ui/", **PHONE, actions=[{"do": "sleep", "ms": 300}, {"do": "fullscreen"}])
+        finally:
+            web.close()
+    _, _, w, h = out["boxes"]["picture"]
+    assert abs(w / h - 1.5) < 0.03, out["boxes"]["picture"]
+    assert out["actions"][-1]["full"] == [390, 260]  # full screen: the phone's width, two thirds of it high
