@@ -347,3 +347,38 @@ def test_the_surface_on_a_phone_shows_the_frame_at_its_own_shape_and_full_screen
     _, _, w, h = out["boxes"]["picture"]
     assert abs(w / h - 1.5) < 0.03, out["boxes"]["picture"]
     assert out["actions"][-1]["full"] == [390, 260]  # full screen: the phone's width, two thirds of it high
+
+
+def test_the_p5_sketch_sizes_its_picture_from_the_frames(wide, tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    from conftest import ROOT
+    from test_web import browse, need_browser
+
+    from ganplug.web import WebConfig, WebSurface
+
+    need_browser()
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(ROOT / "examples" / "browser")))
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{files.server_address[1]}"
+    try:
+        with running_server(wide, tmp_path, fps=30.0) as (server, _):
+            web = WebSurface(server, WebConfig(listen="127.0.0.1:0", origins=(origin,))).start()
+            try:
+                out = browse("sketch", url=f"{origin}/index.html?server=127.0.0.1:{web.address[1]}", x=0.5, y=0.5)
+                sent = out["sketch"]
+                assert wait_until(lambda: server.show.truncation == pytest.approx(sent["truncation"]), 5)
+            finally:
+                web.close()
+    finally:
+        files.shutdown()
+        files.server_close()
+    assert out["sketch"]["frames"] >= 3 and out["console_errors"] == []
+    assert out["canvas_box"] == [640, 427 + 48]  # 640 px wide, 48 x 32's shape, two lines of text under it
+    assert sent["truncation"] == pytest.approx(1.5 - 1.3 * 320 / 427, abs=0.03)  # the mouse half way down the picture

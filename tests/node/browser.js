@@ -79,6 +79,8 @@ async function scenarioSketch(page, out) {
   await waitFor(page, () => window.ganplugSketch.speed !== null);
   await page.waitForTimeout(300);
   out.sketch = await page.evaluate(() => Object.assign({}, window.ganplugSketch));
+  const drawn = await canvas.boundingBox(); // after frames: the canvas follows the frame's shape
+  out.canvas_box = [Math.round(drawn.width), Math.round(drawn.height)];
   if (args.screenshot) await page.screenshot({ path: args.screenshot });
 }
 
