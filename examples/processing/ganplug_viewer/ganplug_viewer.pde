@@ -76,8 +76,8 @@ void draw() {
   background(0);
   if (frame != null) {
     // Scaled to fit the window with the frame's own shape (a 256x128 model gets black bars, not a squeeze).
-    float scale = min(width / (float) frame.width, height / (float) frame.height);
-    float w = frame.width * scale, h = frame.height * scale;
+    float zoom = min(width / (float) frame.width, height / (float) frame.height);
+    float w = frame.width * zoom, h = frame.height * zoom;
     image(frame, (width - w) / 2, (height - h) / 2, w, h);
   } else {
     fill(255);
