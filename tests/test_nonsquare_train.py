@@ -165,8 +165,8 @@ def test_the_export_is_w_by_h_and_varies_with_z(wide_model):
     sess = ort.InferenceSession(str(wide_model), providers=["CPUExecutionProvider"])
     frames = sess.run(None, {"z": z_batch(list(range(8)), 16), "truncation": np.array(1.0, np.float32)})[0]
     assert frames.shape == (8, H, W, 3) and frames.dtype == np.uint8
-    assert frames.std(axis=0).mean() > 2  # a different image per seed
-    assert frames.std() > 5  # and not one flat colour
+    assert frames.std(axis=0).mean() > 20  # a different image per seed
+    assert frames.std() > 30  # and not one flat colour
 
 
 def test_eval_measures_a_non_square_model(wide_model, wide_run, mixed_data):

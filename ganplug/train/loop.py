@@ -321,7 +321,8 @@ def _load_data(config: TrainConfig, run: Path, ddp: distributed.Dist, files: lis
     if ddp.main:
         if summary.skipped:
             log.warning("skipped %d unreadable file(s) in %s", summary.skipped, config.data)
-        log.info("data: %d images from %s%s", summary.images, config.data, " (cached)" if summary.from_cache else "")
+        log.info("data: %d images of %s px from %s%s", summary.images, config.size_text, config.data,
+                 " (cached)" if summary.from_cache else "")
     return data, summary
 
 
