@@ -40,6 +40,25 @@ def test_bad_shapes_are_config_errors(tmp_path, text, needle):
     assert "\n" not in str(e.value)
 
 
+def test_a_bad_shape_on_the_command_line_is_one_line(tmp_path):
+    r = run_cli("train", str(tmp_path), "--out", str(tmp_path / "run"), "--resolution", "100x64")
+    assert_one_line_error(r, "--resolution 100x64", "multiples of 8")
+    assert not (tmp_path / "run").exists()
+
+
+def test_swd_pyramid_of_non_square_images():
+    """Levels keyed by the larger side, halving while half the smaller side is at least 16; they add back up."""
+    from ganplug.swd import _up, laplacian_pyramid
+
+    a = np.random.default_rng(0).integers(0, 256, (2, 144, 256, 3), dtype=np.uint8)
+    levels = laplacian_pyramid(a, 16)
+    assert {k: v.shape[1:3] for k, v in levels.items()} == {256: (144, 256), 128: (72, 128), 64: (36, 64), 32: (18, 32)}
+    image = levels[32]
+    for r in (64, 128, 256):
+        image = levels[r] + _up(image, levels[r].shape[1:3])
+    assert np.abs(image - a).max() < 1e-3
+
+
 def test_config_records_width_and_height_and_reads_old_configs(tmp_path):
     cfg = TrainConfig(data="d", out="o", resolution="256x144", arch="style", batch=32)
     assert (cfg.resolution, cfg.width, cfg.height, cfg.frame_size) == (256, 256, 144, (256, 144))
