@@ -136,7 +136,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
     from .evaluate import EvalConfig, evaluate
 
     rep = evaluate(EvalConfig(source=a.source, data=a.data, images=a.images, truncation=a.truncation, fit=a.fit, seed=a.seed))
-    print(f"{rep.generated} generated vs {rep.real} real images at {rep.resolution} px")
+    size = f"{rep.resolution}" if rep.width == rep.height else f"{rep.width}x{rep.height}"
+    print(f"{rep.generated} generated vs {rep.real} real images at {size} px")
     print(f"{'level':>8} {'SWD x1e3':>9}")
     for res, v in sorted(rep.swd.levels.items(), reverse=True):
         print(f"{f'{res}px':>8} {v:>9.2f}")

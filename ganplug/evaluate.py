@@ -43,11 +43,14 @@ class EvalReport:
     swd: SWDResult
     generated: int
     real: int
-    resolution: int
+    resolution: int  # the larger side
+    width: int = 0
+    height: int = 0
 
 
-def real_images(folder: Path, resolution: int, count: int, fit: str = "crop", seed: int = 0) -> np.ndarray:
-    """Up to ``count`` images of ``folder`` (a seeded choice), uint8 [N, R, R, 3]; unreadable files skipped."""
+def real_images(folder: Path, resolution: int | tuple[int, int], count: int, fit: str = "crop", seed: int = 0) -> np.ndarray:
+    """Up to ``count`` images of ``folder`` (a seeded choice) at ``resolution`` (N or (W, H)), uint8 [N, H, W, 3],
+    cropped or padded to the W:H aspect as the trainer does; unreadable files skipped."""
     files = scan(folder)
     order = np.random.default_rng(seed).permutation(len(files))
     out = []
@@ -81,9 +84,12 @@ def generated_images(source: str, count: int, truncation: float = 1.0, batch: in
 
 
 def evaluate(config: EvalConfig) -> EvalReport:
+    """SWD of the model's images against real ones loaded at the model's W x H (its frames' shape,
+    which is ``ModelMetadata.frame_size`` for an ONNX model)."""
     fake = generated_images(config.source, config.images, config.truncation)
-    real = real_images(Path(config.data), fake.shape[1], config.images, config.fit, config.seed)
+    height, width = fake.shape[1:3]
+    real = real_images(Path(config.data), (width, height), config.images, config.fit, config.seed)
     if fake.shape[-1] != real.shape[-1]:
         fake = fake[..., : real.shape[-1]]  # an RGBA model against RGB data: compare colour only
     result = Reference(real, SWDConfig(seed=config.seed)).distance(fake)
-    return EvalReport(result, len(fake), len(real), fake.shape[1])
+    return EvalReport(result, len(fake), len(real), max(width, height), width, height)

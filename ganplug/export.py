@@ -117,8 +117,8 @@ def _export_run(config: ExportConfig) -> ExportReport:
         else:
             want = {1.0: model(torch.from_numpy(z)).numpy()}
     meta = contract.ModelMetadata(
-        contract=contract.CONTRACT_VERSION, z_dim=cfg.z_dim, resolution=cfg.resolution, channels=cfg.channels,
-        architecture=cfg.arch, dataset=dataset, step=state["step"], images_seen=state["images_seen"],
+        contract=contract.CONTRACT_VERSION, z_dim=cfg.z_dim, resolution=max(cfg.frame_size), channels=cfg.channels,
+        width=cfg.width, height=cfg.height, architecture=cfg.arch, dataset=dataset, step=state["step"], images_seen=state["images_seen"],
         parameters=sum(p.numel() for p in g.parameters()))
     if hasattr(g, "features"):
         from .train.directions import principal_directions

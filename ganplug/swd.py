@@ -2,7 +2,9 @@
 2018, "Progressive Growing of GANs", appendix D. NumPy only: no downloaded network, no torch.
 
 1. Each image is split into a Laplacian pyramid (Burt & Adelson: 5-tap binomial blur, factor 2)
-   from its full resolution down to 16 px; the 16 px level is the Gaussian level itself.
+   from its full size down, halving while half the smaller side is still at least 16 px; the
+   coarsest level is the Gaussian level itself (16 px for a power-of-two square; 32x18 for
+   256x144). Images need not be square: each axis keeps its own size (odd sizes round up).
 2. From every level of every image, ``descriptors`` 7x7 neighbourhoods at random positions
    become descriptors of 7 x 7 x C values.
 3. Each set's descriptors of one level are normalised by that set's per-channel mean and
@@ -12,8 +14,9 @@
    random unit vectors, sort, and average the absolute differences of matching quantiles.
    Sets of different sizes are compared at the quantiles of the smaller one.
 
-Values are reported x 1000 like the paper's tables, per level (keyed by resolution) and as
-their mean. Lower is better; a set against itself gives 0. Compare numbers measured with the
+Values are reported x 1000 like the paper's tables, per level and as their mean. A level is
+keyed by its larger side in pixels (its resolution; for 256x128 images the keys are 256, 128,
+64 and 32). Lower is better; a set against itself gives 0. Compare numbers measured with the
 same settings and image counts only: SWD falls as more descriptors are used.
 """
 
@@ -63,38 +66,41 @@ def _down(x: np.ndarray) -> np.ndarray:
     return _blur(_blur(x, 1), 2)[:, ::2, ::2]
 
 
-def _up(x: np.ndarray) -> np.ndarray:
-    """Insert zeros between pixels, then blur with 4x the filter's weight (keeps the mean)."""
+def _up(x: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Insert zeros between pixels, then blur with 4x the filter's weight (keeps the mean).
+    ``size`` (h, w): the finer level's, when an odd side was halved (default: twice ``x``'s)."""
     n, h, w, c = x.shape
-    y = np.zeros((n, 2 * h, 2 * w, c), np.float32)
+    h2, w2 = size or (2 * h, 2 * w)
+    y = np.zeros((n, h2, w2, c), np.float32)
     y[:, ::2, ::2] = x * 4.0
     return _blur(_blur(y, 1), 2)
 
 
 def laplacian_pyramid(images: np.ndarray, min_resolution: int = 16) -> dict[int, np.ndarray]:
-    """uint8 [N, R, R, C] -> {resolution: float32 level}: band-pass levels, then the coarsest Gaussian."""
+    """uint8 [N, H, W, C] -> {larger side: float32 level}: band-pass levels, then the coarsest Gaussian.
+    Halves while half the smaller side is at least ``min_resolution``."""
     g = images.astype(np.float32)
     levels: dict[int, np.ndarray] = {}
-    while g.shape[1] > min_resolution:
+    while min(g.shape[1:3]) // 2 >= min_resolution:
         small = _down(g)
-        levels[g.shape[1]] = g - _up(small)
+        levels[max(g.shape[1:3])] = g - _up(small, g.shape[1:3])
         g = small
-    levels[g.shape[1]] = g
+    levels[max(g.shape[1:3])] = g
     return levels
 
 
 def descriptors(images: np.ndarray, cfg: SWDConfig, rng: np.random.Generator, batch: int = 256) -> dict[int, np.ndarray]:
     """Per pyramid level, normalised descriptors of all images: {resolution: [N * descriptors, 7*7*C]}."""
-    if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[1] < cfg.min_resolution:
-        raise ValueError(f"SWD needs square images of at least {cfg.min_resolution} px, got shape {images.shape}")
+    if images.ndim != 4 or min(images.shape[1:3]) < cfg.min_resolution:
+        raise ValueError(f"SWD needs [N, H, W, C] images with sides of at least {cfg.min_resolution} px, got shape {images.shape}")
     out: dict[int, list[np.ndarray]] = {}
     p = cfg.patch
     for start in range(0, len(images), batch):
         for res, level in laplacian_pyramid(images[start:start + batch], cfg.min_resolution).items():
             n = len(level)
-            windows = np.lib.stride_tricks.sliding_window_view(level, (p, p), axis=(1, 2))  # [n, R-p+1, R-p+1, C, p, p]
-            ys = rng.integers(0, res - p + 1, (n, cfg.descriptors))
-            xs = rng.integers(0, res - p + 1, (n, cfg.descriptors))
+            windows = np.lib.stride_tricks.sliding_window_view(level, (p, p), axis=(1, 2))  # [n, H-p+1, W-p+1, C, p, p]
+            ys = rng.integers(0, level.shape[1] - p + 1, (n, cfg.descriptors))
+            xs = rng.integers(0, level.shape[2] - p + 1, (n, cfg.descriptors))
             d = windows[np.arange(n)[:, None], ys, xs]  # [n, descriptors, C, p, p]
             out.setdefault(res, []).append(d.reshape(n * cfg.descriptors, -1, p * p))
     result = {}
@@ -126,14 +132,15 @@ class Reference:
     (the training set, against which the trainer measures every few thousand steps)."""
 
     def __init__(self, images: np.ndarray, cfg: SWDConfig = SWDConfig()):
-        self.cfg, self.resolution = cfg, images.shape[1]
+        self.cfg, self.size = cfg, tuple(images.shape[1:3])  # (H, W)
+        self.resolution = max(self.size)
         desc = descriptors(images, cfg, np.random.default_rng([cfg.seed, 1]))
         self.projections = {res: [_sorted_projections(d, _directions(d.shape[1], cfg, res, r)) for r in range(cfg.repeats)]
                             for res, d in desc.items()}
 
     def distance(self, images: np.ndarray) -> SWDResult:
-        if images.shape[1] != self.resolution:
-            raise ValueError(f"images of {images.shape[1]} px compared with a reference of {self.resolution} px")
+        if tuple(images.shape[1:3]) != self.size:
+            raise ValueError(f"images of HxW {images.shape[1:3]} compared with a reference of {self.size}")
         desc = descriptors(images, self.cfg, np.random.default_rng([self.cfg.seed, 1]))
         levels = {}
         for res, d in desc.items():
@@ -147,5 +154,5 @@ class Reference:
 
 
 def swd(a: np.ndarray, b: np.ndarray, cfg: SWDConfig = SWDConfig()) -> SWDResult:
-    """SWD between uint8 image sets ``a`` and ``b`` ([N, R, R, C], same R)."""
+    """SWD between uint8 image sets ``a`` and ``b`` ([N, H, W, C], same H and W)."""
     return Reference(a, cfg).distance(b)

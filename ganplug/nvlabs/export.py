@@ -170,6 +170,7 @@ def metadata(imp: Imported, dataset: str | None) -> contract.ModelMetadata:
     g = imp.generator
     return contract.ModelMetadata(
         contract=contract.CONTRACT_VERSION, z_dim=g.z_dim, resolution=g.img_resolution, channels=g.img_channels,
+        width=g.img_resolution, height=g.img_resolution,
         architecture=g.kind, dataset=dataset or imp.training_set, source=imp.source, w_dim=g.w_dim, num_ws=g.num_ws,
         parameters=sum(p.numel() for p in g.parameters()), c_dim=g.c_dim or None)
 

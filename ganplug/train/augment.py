@@ -2,7 +2,8 @@
 
 The discriminator sees every image, real or generated, through the same random transforms
 (DiffAugment, Zhao et al. 2020): colour (brightness, saturation, contrast), translation by up
-to 1/8 of the image with zero fill, and cutout of a square half the image's side. Each
+to 1/8 of the image's width and height with zero fill, and cutout of a rectangle half the image's
+width by half its height (a square for square images). Each axis uses its own size. Each
 transform is applied to each image with probability ``p``. The transforms are differentiable,
 so the generator learns through them; since fakes are transformed exactly like reals, the
 generator is not pushed to produce augmented-looking images as long as ``p`` stays well below 1.
@@ -41,7 +42,7 @@ def _translate(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
 
 
 def _cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
-    """Zero a square of ``ratio`` times the image side at a random centre (clipped at the edges)."""
+    """Zero a rectangle of ``ratio`` times the image's height and width at a random centre (clipped at the edges)."""
     n, _, h, w = x.shape
     size_y, size_x = int(h * ratio + 0.5), int(w * ratio + 0.5)
     cy = torch.randint(0, h, (n, 1, 1), device=x.device)

@@ -88,7 +88,7 @@ def load_generator(source: str | Path) -> tuple[torch.nn.Module, Any, dict[str, 
 
     state = load(Path(source))
     cfg = TrainConfig.from_dict(state["config"])
-    g, _ = build(cfg.arch, z_dim=cfg.z_dim, resolution=cfg.resolution, channels=cfg.channels,
+    g, _ = build(cfg.arch, z_dim=cfg.z_dim, resolution=cfg.frame_size, channels=cfg.channels,
                  g_width=cfg.g_width, d_width=cfg.d_width, map_layers=cfg.map_layers)
     try:
         g.load_state_dict(state["G_ema"])

@@ -13,7 +13,8 @@ from typing import Any
 from ..errors import ConfigError
 
 # Settings that shape the networks or the data: a resumed run must keep them.
-ARCHITECTURE_FIELDS = ("arch", "z_dim", "resolution", "channels", "g_width", "d_width", "map_layers")
+ARCHITECTURE_FIELDS = ("arch", "z_dim", "resolution", "width", "height", "channels", "g_width", "d_width", "map_layers")
+MAX_BASE = 32  # largest side of the generator's learned base grid (see base_grid)
 
 # Per-architecture defaults (see docs/training.md for why).
 RECIPES: dict[str, dict[str, Any]] = {
@@ -36,7 +37,8 @@ DEVICE_ARCH = {"cpu": "lite", "cuda": "style"}
 # The settings `ganplug train` takes as --NAME (underscores as dashes; booleans also as --no-NAME):
 # name -> (help, how the default reads where the field's own default does not say it; "recipe": from RECIPES).
 FLAGS: dict[str, tuple[str, str | None]] = {
-    "resolution": ("image size in pixels, a power of two", None),
+    "resolution": ("image size in pixels: N (square) or WxH, e.g. 256x128; sides multiples of 8, the smaller "
+                   "at least 16 (docs/training.md, 'Non-square models')", None),
     "steps": ("total optimisation steps of the whole run", "5000; with --minutes, no step limit"),
     "minutes": ("wall-clock budget of the whole run in minutes (SWD measurements not counted); 0 = none", None),
     "batch": ("images per step, over all processes", None),
@@ -78,7 +80,7 @@ FLAGS: dict[str, tuple[str, str | None]] = {
 class TrainConfig:
     data: str
     out: str
-    resolution: int = 64
+    resolution: int | str = 64  # N or "WxH"; made the larger side (an int) with width and height set
     steps: int | None = None  # 5000; with a time budget, 0 (no step limit)
     minutes: float = 0.0  # wall-clock budget of the whole run (0 = none); resumed runs continue it
     batch: int = 32
@@ -118,10 +120,13 @@ class TrainConfig:
     tf32: bool = True  # TensorFloat-32 matmuls and convolutions on CUDA
     threads: int = 0
     progress: bool = True
+    width: int | None = None  # frame width; None: from resolution (configs written before non-square models)
+    height: int | None = None
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        self._set_frame()
         if self.arch is None:
             object.__setattr__(self, "arch", DEVICE_ARCH[device_kind(self.device)])
         if self.arch not in RECIPES:
@@ -129,15 +134,12 @@ class TrainConfig:
         for name, value in RECIPES[self.arch].items():
             if getattr(self, name) is None:
                 if value is None and name == "r1_gamma":  # StyleGAN2-ADA's heuristic
-                    value = round(0.0002 * self.resolution**2 / self.batch, 6)
+                    value = round(0.0002 * self.width * self.height / self.batch, 6)
                 object.__setattr__(self, name, value)
         if self.steps is None:
             object.__setattr__(self, "steps", 0 if self.minutes > 0 else 5000)
         if self.minutes < 0 or self.steps < 0 or not (self.minutes or self.steps):
             raise ConfigError("give --steps (at least 1) or --minutes (above 0)")
-        r = self.resolution
-        if r < 16 or r & (r - 1):
-            raise ConfigError(f"--resolution must be a power of two from 16 up, got {r}")
         for name in ("batch", "z_dim", "g_width", "d_width", "map_layers", "sample_every", "checkpoint_every",
                      "keep", "log_every", "r1_interval", "swd_images"):
             if getattr(self, name) < 1:
@@ -158,6 +160,34 @@ class TrainConfig:
             raise ConfigError(f"augment_policy: unknown transform {bad[0] if bad else '(none)'!r}; choose from {', '.join(POLICIES)}")
         if self.fit not in ("crop", "pad"):
             raise ConfigError(f"fit must be 'crop' or 'pad', got {self.fit!r}")
+
+    def _set_frame(self) -> None:
+        """Normalise ``resolution`` (N or "WxH") into width, height and resolution = max(W, H), then check the shape."""
+        res = self.resolution
+        if isinstance(res, str):
+            w, h = parse_size(res)
+            if (self.width or w, self.height or h) != (w, h):
+                raise ConfigError(f"--resolution {res} disagrees with width={self.width}, height={self.height}")
+        elif isinstance(res, int) and not isinstance(res, bool):
+            w, h = self.width or res, self.height or res
+            if max(w, h) != res:
+                raise ConfigError(f"resolution {res} must be the larger of width {w} and height {h}")
+        else:
+            raise ConfigError(f"--resolution must be N or WxH, got {res!r}")
+        base_grid(w, h)
+        object.__setattr__(self, "width", w)
+        object.__setattr__(self, "height", h)
+        object.__setattr__(self, "resolution", max(w, h))
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(width, height) of the images, as ``ModelMetadata.frame_size``."""
+        return (self.width, self.height)
+
+    @property
+    def size_text(self) -> str:
+        """``WxH``, as ``--resolution`` takes it."""
+        return f"{self.width}x{self.height}"
 
     @property
     def policy(self) -> tuple[str, ...]:
@@ -180,6 +210,35 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """``"N"`` -> (N, N); ``"WxH"`` -> (W, H). Raises :class:`ConfigError` for anything else."""
+    parts = text.lower().replace(" ", "").split("x")
+    if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
+        raise ConfigError(f"--resolution must be N or WxH (e.g. 64 or 256x128), got {text!r}")
+    w, h = int(parts[0]), int(parts[-1])
+    return w, h
+
+
+def base_grid(width: int, height: int) -> tuple[int, int, int]:
+    """The generators' shape rule: (n, base_h, base_w) with base * 2**n = (H, W).
+
+    n is the largest such that 2**n divides both sides and the smaller side / 2**n is still at least 4,
+    so every power-of-two square keeps its 4x4 base (n = log2(R) - 2). A shape is refused, with one
+    :class:`ConfigError` line, unless both sides are multiples of 8, the smaller is at least 16 and
+    the base is at most ``MAX_BASE`` on each side (256x128 -> 5, 4x8; 256x144 -> 4, 9x16; 128x72 -> 3, 9x16).
+    """
+    if width % 8 or height % 8 or min(width, height) < 16:
+        raise ConfigError(f"--resolution {width}x{height}: both sides must be multiples of 8, the smaller at least 16")
+    n = 0
+    while width % 2 ** (n + 1) == 0 and height % 2 ** (n + 1) == 0 and min(width, height) // 2 ** (n + 1) >= 4:
+        n += 1
+    bh, bw = height >> n, width >> n
+    if max(bh, bw) > MAX_BASE:
+        raise ConfigError(f"--resolution {width}x{height}: its base grid {bw}x{bh} (the size halved {n} times) is larger "
+                          f"than {MAX_BASE}; choose sides with more factors of 2 or a milder aspect ratio")
+    return n, bh, bw
+
+
 def device_kind(device: str) -> str:
     """``cpu`` or ``cuda``: where a run with ``--device DEVICE`` trains."""
     if device != "auto":
@@ -192,7 +251,8 @@ def device_kind(device: str) -> str:
 def flag_type(name: str) -> type:
     """int, float, str or bool: the type of setting ``name`` (None allowed or not)."""
     annotation = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}[name]
-    return {"int": int, "float": float, "str": str, "bool": bool}[annotation.split(" |")[0]]
+    kinds = [t.strip() for t in annotation.split("|")]
+    return str if "str" in kinds else {"int": int, "float": float, "bool": bool}[kinds[0]]
 
 
 def flag_help(name: str) -> str:

@@ -89,6 +89,9 @@ def resume_config(run: Path, requested: TrainConfig, explicit: set[str]) -> tupl
     explicitly given non-architecture setting taken from ``requested``."""
     state = checkpoint.load(run)
     saved = TrainConfig.from_dict(state["config"])
+    if "resolution" in explicit and requested.frame_size != saved.frame_size:
+        raise CheckpointError(f"{run}: the run was trained with resolution={_size(saved)}; "
+                              f"cannot resume with resolution={_size(requested)}")
     clash = [f for f in ARCHITECTURE_FIELDS if f in explicit and getattr(requested, f) != getattr(saved, f)]
     if clash:
         f = clash[0]
@@ -96,6 +99,11 @@ def resume_config(run: Path, requested: TrainConfig, explicit: set[str]) -> tupl
     changes = {f: getattr(requested, f) for f in explicit if f not in ARCHITECTURE_FIELDS}
     changes["out"] = requested.out
     return saved.replace(**changes), state
+
+
+def _size(config: TrainConfig) -> str:
+    """N for a square run (as it was always shown), WxH otherwise."""
+    return str(config.resolution) if config.width == config.height else config.size_text
 
 
 def save_grid(images: np.ndarray, path: Path, cols: int = 4) -> None:
@@ -306,14 +314,15 @@ def _load_data(config: TrainConfig, run: Path, ddp: distributed.Dist, files: lis
     """The training images as one cached array; the first process writes the cache, the others read it."""
     if ddp.main:
         run.mkdir(parents=True, exist_ok=True)
-        data, summary = load_folder(Path(config.data), config.resolution, run / "cache", config.fit, config.progress, files)
+        data, summary = load_folder(Path(config.data), config.frame_size, run / "cache", config.fit, config.progress, files)
     ddp.barrier()  # the others read the cache the first process wrote
     if not ddp.main:
-        data, summary = load_folder(Path(config.data), config.resolution, run / "cache", config.fit, False, files, write_cache=False)
+        data, summary = load_folder(Path(config.data), config.frame_size, run / "cache", config.fit, False, files, write_cache=False)
     if ddp.main:
         if summary.skipped:
             log.warning("skipped %d unreadable file(s) in %s", summary.skipped, config.data)
-        log.info("data: %d images from %s%s", summary.images, config.data, " (cached)" if summary.from_cache else "")
+        log.info("data: %d images of %s px from %s%s", summary.images, config.size_text, config.data,
+                 " (cached)" if summary.from_cache else "")
     return data, summary
 
 
@@ -322,7 +331,7 @@ def _build(config: TrainConfig, run: Path, device: torch.device, ddp: distribute
     precision = resolve_precision(config, device)
     memory_format = torch.channels_last if precision.channels_last else torch.preserve_format
     torch.manual_seed(config.seed)
-    G, D = build(config.arch, z_dim=config.z_dim, resolution=config.resolution, channels=config.channels,
+    G, D = build(config.arch, z_dim=config.z_dim, resolution=config.frame_size, channels=config.channels,
                  g_width=config.g_width, d_width=config.d_width, map_layers=config.map_layers)
     if ddp.rank:  # every process its own latents, noise and augmentations
         torch.manual_seed(config.seed + 1_000_003 * ddp.rank)
@@ -407,7 +416,7 @@ def _open_run(r: _Run) -> Reference | None:
     reference = swd_reference(r.data, config.swd_images) if config.swd_every else None
     print(f"run folder {run}: checkpoints in {run / 'checkpoints'}, samples in {run / 'samples'}, "
           f"metrics in {run / 'metrics.jsonl'}, settings in {run / 'training_options.json'}", flush=True)
-    print(f"{config.arch} {config.resolution}px, batch {config.batch}"
+    print(f"{config.arch} {config.size_text} px, batch {config.batch}"
           f"{f' over {r.ddp.world} processes' if r.ddp.enabled else ''}, {r.device.type} {r.precision.describe()}, "
           f"augment {config.augment}{f' p={r.ada.p:.3f}' if config.augment != 'off' else ''}, "
           f"R1 gamma {config.r1_gamma:g}, EMA {config.ema_kimg:g} kimg"

@@ -3,33 +3,44 @@
 DCGAN (Radford et al. 2016): a stack of stride-2 transposed convolutions with
 batch norm, doubling resolution from 4x4 and halving width each step. The
 style-based generator and residual discriminator live in ``style.py``.
+
+Every network takes ``resolution`` as N (square) or (W, H). ``config.base_grid`` picks the
+base grid and the number of doublings: 4x4 for every power-of-two square (so square models
+are as they always were), e.g. 4x8 for 256x128 or 9x16 for 256x144.
 """
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
 
+from .config import base_grid
 
-def _widths(resolution: int, width: int, max_width: int) -> list[int]:
-    """Channel widths from 4x4 up to resolution/2: ``width * 2**k`` capped, widest first."""
-    steps = int(math.log2(resolution)) - 2
-    if 2 ** (steps + 2) != resolution or steps < 2:
-        raise ValueError(f"resolution must be a power of two from 16 up, got {resolution}")
+Size = int | tuple[int, int]  # N (square) or (W, H)
+
+
+def layout(resolution: Size) -> tuple[int, int, int]:
+    """(n, base_h, base_w) of an N or (W, H) frame: n doublings from the base grid (``config.base_grid``)."""
+    w, h = (resolution, resolution) if isinstance(resolution, int) else resolution
+    return base_grid(w, h)
+
+
+def _widths(resolution: Size, width: int, max_width: int) -> list[int]:
+    """Channel widths from the base grid up to half size: ``width * 2**k`` capped, widest first."""
+    steps = layout(resolution)[0]
     return [min(width * 2 ** (steps - 1 - i), max_width) for i in range(steps)]
 
 
 class DCGANGenerator(nn.Module):
-    """z [N, z_dim] -> image [N, C, R, R] in [-1, 1]."""
+    """z [N, z_dim] -> image [N, C, H, W] in [-1, 1]."""
 
     has_truncation = False  # ganplug truncates a DCGAN by scaling z
 
-    def __init__(self, z_dim: int = 128, resolution: int = 64, channels: int = 3, width: int = 32, max_width: int = 512):
+    def __init__(self, z_dim: int = 128, resolution: Size = 64, channels: int = 3, width: int = 32, max_width: int = 512):
         super().__init__()
-        w = _widths(resolution, width, max_width)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, w[0], 4, 1, 0, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(True)]
+        w, (_, bh, bw) = _widths(resolution, width, max_width), layout(resolution)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, w[0], (bh, bw), 1, 0, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(True)]
         for cin, cout in zip(w, w[1:]):
             layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(w[-1], channels, 4, 2, 1), nn.Tanh()]
@@ -58,16 +69,16 @@ class Excite(nn.Module):
 
 
 class LiteGenerator(nn.Module):
-    """z [N, z_dim] -> image [N, C, R, R] in [-1, 1], cheap enough for a CPU: DCGAN's 4x4 seed and
+    """z [N, z_dim] -> image [N, C, H, W] in [-1, 1], cheap enough for a CPU: DCGAN's 4x4 seed and
     widths, but each doubling is bilinear x2 then a 3x3 convolution (no transposed convolutions, so
     no checkerboard), and the 8 px features gate the channels at R/2 (skip-layer excitation)."""
 
     has_truncation = False  # truncated by scaling z, as DCGAN
 
-    def __init__(self, z_dim: int = 128, resolution: int = 64, channels: int = 3, width: int = 32, max_width: int = 512):
+    def __init__(self, z_dim: int = 128, resolution: Size = 64, channels: int = 3, width: int = 32, max_width: int = 512):
         super().__init__()
-        w = _widths(resolution, width, max_width)
-        self.seed = nn.Sequential(nn.ConvTranspose2d(z_dim, w[0], 4, 1, 0, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(True))
+        w, (_, bh, bw) = _widths(resolution, width, max_width), layout(resolution)
+        self.seed = nn.Sequential(nn.ConvTranspose2d(z_dim, w[0], (bh, bw), 1, 0, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(True))
         self.ups = nn.ModuleList(nn.Sequential(nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=False),
                                                nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True))
                                  for cin, cout in zip(w, w[1:]))
@@ -90,15 +101,15 @@ class LiteGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """image [N, C, R, R] -> logit [N]."""
+    """image [N, C, H, W] -> logit [N]; the last convolution's kernel is the base grid."""
 
-    def __init__(self, resolution: int = 64, channels: int = 3, width: int = 32, max_width: int = 512):
+    def __init__(self, resolution: Size = 64, channels: int = 3, width: int = 32, max_width: int = 512):
         super().__init__()
-        w = _widths(resolution, width, max_width)[::-1]
+        w, (_, bh, bw) = _widths(resolution, width, max_width)[::-1], layout(resolution)
         layers: list[nn.Module] = [nn.Conv2d(channels, w[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for cin, cout in zip(w, w[1:]):
             layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
-        layers += [nn.Conv2d(w[-1], 1, 4, 1, 0)]
+        layers += [nn.Conv2d(w[-1], 1, (bh, bw), 1, 0)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,9 +176,9 @@ class SynthesisPart(nn.Module):
         return to_uint8_nhwc(self.generator.synthesize(w))
 
 
-def build(arch: str, *, z_dim: int, resolution: int, channels: int, g_width: int, d_width: int,
+def build(arch: str, *, z_dim: int, resolution: Size, channels: int, g_width: int, d_width: int,
           map_layers: int = 2) -> tuple[nn.Module, nn.Module]:
-    """Generator and discriminator for ``arch``, initialised from torch's global RNG."""
+    """Generator and discriminator for ``arch`` at ``resolution`` (N or (W, H)), initialised from torch's global RNG."""
     if arch in ("dcgan", "lite"):
         g: nn.Module = (DCGANGenerator if arch == "dcgan" else LiteGenerator)(z_dim, resolution, channels, g_width)
         d: nn.Module = DCGANDiscriminator(resolution, channels, d_width)

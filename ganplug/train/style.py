@@ -2,7 +2,8 @@
 (Karras et al. 2020) and its small-data settings (StyleGAN2-ADA), written to export under the
 ganplug ONNX contract.
 
-Generator: z -> mapping MLP -> w. A learned 4x4 constant is refined block by block; each block
+Generator: z -> mapping MLP -> w. A learned constant (4x4 for a power-of-two square; the base grid
+of ``config.base_grid`` for other shapes, e.g. 4x8 for 256x128) is refined block by block; each block
 doubles the resolution (bilinear upsampling, then a 3x3 convolution: no transposed convolutions,
 so no checkerboard) and each convolution is modulated by its own style, an affine map of w.
 Every block adds its RGB to the upsampled image of the block before ("skip" generator).
@@ -29,6 +30,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .models import Size, layout
 
 SQRT2 = math.sqrt(2.0)
 
@@ -83,11 +86,11 @@ class ModConv(nn.Module):
 class StyleLayer(nn.Module):
     """Modulated 3x3 conv, per-pixel noise, bias, activation."""
 
-    def __init__(self, cin: int, cout: int, w_dim: int, resolution: int, noise_seed: int):
+    def __init__(self, cin: int, cout: int, w_dim: int, size: tuple[int, int], noise_seed: int):
         super().__init__()
         self.conv = ModConv(cin, cout, w_dim)
         self.noise_strength = nn.Parameter(torch.zeros(()))
-        fixed = torch.randn(1, 1, resolution, resolution, generator=torch.Generator().manual_seed(noise_seed))
+        fixed = torch.randn(1, 1, *size, generator=torch.Generator().manual_seed(noise_seed))  # size = (h, w)
         self.register_buffer("noise_const", fixed)
         self.bias = nn.Parameter(torch.zeros(cout))
 
@@ -101,15 +104,17 @@ class StyleLayer(nn.Module):
 
 
 class StyleBlock(nn.Module):
-    """Upsample x2, two style layers, and this resolution's contribution to the RGB image."""
+    """Upsample x2 (but the first block, which reads the learned constant), two style layers, and this
+    size's contribution to the RGB image. ``size`` is (h, w); the noise seeds follow the larger side."""
 
-    def __init__(self, cin: int, cout: int, w_dim: int, resolution: int, channels: int):
+    def __init__(self, cin: int, cout: int, w_dim: int, size: tuple[int, int], channels: int, up: bool):
         super().__init__()
-        self.layer0 = StyleLayer(cin, cout, w_dim, resolution, noise_seed=2 * resolution)
-        self.layer1 = StyleLayer(cout, cout, w_dim, resolution, noise_seed=2 * resolution + 1)
+        key = max(size)
+        self.layer0 = StyleLayer(cin, cout, w_dim, size, noise_seed=2 * key)
+        self.layer1 = StyleLayer(cout, cout, w_dim, size, noise_seed=2 * key + 1)
         self.to_rgb = ModConv(cout, channels, w_dim, k=1, demodulate=False)
         self.rgb_bias = nn.Parameter(torch.zeros(channels))
-        self.up = resolution > 4  # the 4x4 block reads the learned constant
+        self.up = up
 
     def forward(self, x: torch.Tensor, img: torch.Tensor | None, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.up:
@@ -121,25 +126,28 @@ class StyleBlock(nn.Module):
         return x, rgb
 
 
-def style_widths(resolution: int, width: int, max_width: int) -> dict[int, int]:
-    """Channels per resolution, 4 px up: ``width`` at full resolution, doubling per halving, capped."""
-    return {4 * 2**i: min(width * resolution // (4 * 2**i), max_width) for i in range(int(math.log2(resolution)) - 1)}
+def style_widths(resolution: Size, width: int, max_width: int) -> list[int]:
+    """Channels per level, the base grid (level 0) up to full size (level n): ``width`` at full size,
+    doubling per halving, capped."""
+    n = layout(resolution)[0]
+    return [min(width * 2 ** (n - i), max_width) for i in range(n + 1)]
 
 
 class StyleGenerator(nn.Module):
-    """z [N, z_dim] (and optional truncation ψ) -> image [N, C, R, R], roughly in [-1, 1]."""
+    """z [N, z_dim] (and optional truncation ψ) -> image [N, C, H, W], roughly in [-1, 1]."""
 
     has_truncation = True
 
-    def __init__(self, z_dim: int = 128, resolution: int = 64, channels: int = 3, width: int = 32,
+    def __init__(self, z_dim: int = 128, resolution: Size = 64, channels: int = 3, width: int = 32,
                  max_width: int = 256, map_layers: int = 2, w_avg_beta: float = 0.995):
         super().__init__()
-        ch = style_widths(resolution, width, max_width)
+        ch, (_, bh, bw) = style_widths(resolution, width, max_width), layout(resolution)
         self.z_dim, self.w_avg_beta = z_dim, w_avg_beta
         self.mapping = nn.Sequential(*[EqLinear(z_dim, z_dim, lr_mul=0.01, activate=True) for _ in range(map_layers)])
         self.register_buffer("w_avg", torch.zeros(z_dim))
-        self.const = nn.Parameter(torch.randn(1, ch[4], 4, 4))
-        self.blocks = nn.ModuleList(StyleBlock(ch[max(r // 2, 4)], ch[r], z_dim, r, channels) for r in ch)
+        self.const = nn.Parameter(torch.randn(1, ch[0], bh, bw))
+        self.blocks = nn.ModuleList(StyleBlock(ch[max(i - 1, 0)], c, z_dim, (bh << i, bw << i), channels, up=i > 0)
+                                    for i, c in enumerate(ch))
 
     def features(self, z: torch.Tensor) -> torch.Tensor:
         """w: where GANSpace (Härkönen et al. 2020) looks for a style generator's directions."""
@@ -156,7 +164,7 @@ class StyleGenerator(nn.Module):
         return w
 
     def synthesize(self, w: torch.Tensor) -> torch.Tensor:
-        """w [N, w_dim] -> image [N, C, R, R]."""
+        """w [N, w_dim] -> image [N, C, H, W]."""
         x, img = self.const.expand(w.shape[0], -1, -1, -1), None
         for block in self.blocks:
             x, img = block(x, img, w)
@@ -191,16 +199,17 @@ class ResBlock(nn.Module):
 
 
 class ResidualDiscriminator(nn.Module):
-    """image [N, C, R, R] -> logit [N]. No normalisation layers, so the R1 penalty is per sample."""
+    """image [N, C, H, W] -> logit [N]. No normalisation layers, so the R1 penalty is per sample.
+    Halves down to the base grid, whose bh x bw features the last fully connected layer reads."""
 
-    def __init__(self, resolution: int = 64, channels: int = 3, width: int = 32, max_width: int = 256):
+    def __init__(self, resolution: Size = 64, channels: int = 3, width: int = 32, max_width: int = 256):
         super().__init__()
-        ch = style_widths(resolution, width, max_width)
-        self.from_rgb = EqConv(channels, ch[resolution], k=1)
-        self.blocks = nn.Sequential(*[ResBlock(ch[r], ch[r // 2]) for r in sorted(ch, reverse=True) if r > 4])
-        self.conv = EqConv(ch[4] + 1, ch[4])
-        self.fc = EqLinear(ch[4] * 16, ch[4], activate=True)
-        self.out = EqLinear(ch[4], 1)
+        ch, (n, bh, bw) = style_widths(resolution, width, max_width), layout(resolution)
+        self.from_rgb = EqConv(channels, ch[n], k=1)
+        self.blocks = nn.Sequential(*[ResBlock(ch[i], ch[i - 1]) for i in range(n, 0, -1)])
+        self.conv = EqConv(ch[0] + 1, ch[0])
+        self.fc = EqLinear(ch[0] * bh * bw, ch[0], activate=True)
+        self.out = EqLinear(ch[0], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks(act(self.from_rgb(x)))
