@@ -1,5 +1,5 @@
 """Non-square models (--resolution WxH): the shape rule, the three architectures, data fitting,
-augmentation per axis, and a tiny 32x16 run that trains, resumes, exports and is evaluated;
+augmentation per axis, and a tiny 32x16 run that trains, resumes, exports, is evaluated, served and rendered;
 square runs keep their networks and old run folders (an int resolution only) still resume."""
 
 import json
@@ -186,6 +186,30 @@ def test_the_export_is_w_by_h_and_varies_with_z(wide_model):
     assert frames.shape == (8, H, W, 3) and frames.dtype == np.uint8
     assert frames.std(axis=0).mean() > 20  # a different image per seed
     assert frames.std() > 30  # and not one flat colour
+
+
+def test_the_trained_model_serves_and_renders_the_same_w_by_h_frames(wide_model, tmp_path):
+    """Issue 16's whole path: the model trained above, served by `ganplug serve` over UDP and rendered by `ganplug render`."""
+    from ganplug.osc.receive import FrameReceiver
+    from test_peers import cli_server
+
+    rx = FrameReceiver("127.0.0.1", 0, rcvbuf=0)
+    try:
+        with cli_server(wide_model, "--send", f"127.0.0.1:{rx.address[1]}", "--walk", "hold", "--seed", "4",
+                        "--blend", "0", "--fps", "20") as _:
+            served = list(rx.frames(count=3, seconds=15))
+    finally:
+        rx.close()
+    assert len(served) == 3 and all((f.width, f.height) == (W, H) and f.pixels.shape == (H, W, 3) for f in served)
+    r = run_cli("render", str(wide_model), "-o", str(tmp_path / "png"), "--walk", "hold", "--seed", "4", "--seconds", "0.1",
+                "--fps", "10", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    (png,) = sorted((tmp_path / "png").glob("*.png"))
+    rendered = np.asarray(Image.open(png))
+    assert rendered.shape == (H, W, 3) and all(np.array_equal(f.pixels, rendered) for f in served)
+    sess = ort.InferenceSession(str(wide_model), providers=["CPUExecutionProvider"])
+    other = sess.run(None, {"z": z_batch([5], 16), "truncation": np.array(1.0, np.float32)})[0][0]
+    assert np.abs(other.astype(int) - rendered).mean() > 5  # seed 4's picture, not any picture
 
 
 def test_eval_measures_a_non_square_model(wide_model, wide_run, mixed_data):
