@@ -54,6 +54,7 @@ from .config import JPEG_QUALITY, WebConfig, check_origins, check_token
 from .thumbs import Thumbnails
 
 if TYPE_CHECKING:
+    from ..contract import ModelInfo
     from ..runtime.server import Server
 
 log = logging.getLogger("ganplug.web")
@@ -109,6 +110,12 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
+def _model_fields(info: "ModelInfo") -> dict[str, Any]:
+    """A model as the page shows it (a :class:`~ganplug.contract.ModelInfo`)."""
+    return {"name": Path(info.path).name, "resolution": info.resolution, "width": info.width, "height": info.height,
+            "channels": info.channels, "z_dim": info.z_dim, "architecture": info.architecture}
+
+
 def _local_name(host: str) -> bool:
     """Hosts a rebinding web page cannot name: IP literals, localhost, mDNS .local names."""
     h = host.strip("[]").lower()
@@ -132,6 +139,7 @@ class _Page:
         self.wake = asyncio.Event()
         self.replies: asyncio.Queue[str] = asyncio.Queue(MAX_REPLIES)
         self.frames_sent = 0
+        self.model_key: tuple[str, str] = ("", "")  # the models this page was last told of (WebSurface.playing)
 
     def push(self, text: str) -> None:
         if self.replies.full():
@@ -318,6 +326,7 @@ class WebSurface:
             except asyncio.TimeoutError:
                 text = None
             if text is None:
+                await self._tell_model(page)
                 text = json.dumps(self.state())
                 next_state = max(next_state + period, time.monotonic())
             await page.ws.send(text)
@@ -373,12 +382,31 @@ class WebSurface:
         else:
             self._reply_to(page)(error_packet(f"unknown message type {str(kind)[:40]!r}"))
 
+    def playing(self) -> tuple[tuple[str, str], "ModelInfo", "ModelInfo | None"]:
+        """(key, A's info, B's info or None): the models on screen now, read once, so that key and infos
+        describe the same moment of a switch (the render thread swaps models between frames)."""
+        a, b = self.server.models.a.current, self.server.models.b.current
+        a_info, b_info = a.engine.info, b.engine.info if b is not None else None
+        return (a_info.path, b_info.path if b_info is not None else ""), a_info, b_info
+
+    def model_fields(self, a: "ModelInfo", b: "ModelInfo | None") -> dict[str, Any]:
+        """What hello and model messages say of the models: ``model`` (A, which the table follows),
+        ``model_b`` (B or None), ``output`` (the shape every frame leaves in), the table for A's z_dim."""
+        out = self.server.models.output
+        return {"table": page_table(a.z_dim), "model": _model_fields(a), "model_b": _model_fields(b) if b is not None else None,
+                "output": {"width": out.width, "height": out.height, "channels": out.channels, "fit": out.fit},
+                "osc_port": self.server.listener.address[1]}
+
     def hello(self) -> dict[str, Any]:
-        info = self.server.info
-        return {"type": "hello", "version": __version__, "table": page_table(info.z_dim),
-                "model": {"name": Path(info.path).name, "resolution": info.resolution, "width": info.width, "height": info.height,
-                          "channels": info.channels, "z_dim": info.z_dim, "architecture": info.architecture},
-                "osc_port": self.server.listener.address[1], "state": self.state()}
+        """The first message to a page: the models, the table, the state."""
+        return {"type": "hello", "version": __version__, **self.model_fields(*self.playing()[1:]), "state": self.state()}
+
+    async def _tell_model(self, page: _Page) -> None:
+        """After a switch (A or B) since this page last heard: the new models and table, so it rebuilds without a reload."""
+        key, a, b = self.playing()
+        if key != page.model_key:
+            page.model_key = key
+            await page.ws.send(json.dumps({"type": "model", **self.model_fields(a, b)}))
 
     async def _session(self, ws: ServerConnection) -> None:
         if ws.request is not None and urlsplit(ws.request.path).path != WS_PATH:
@@ -390,7 +418,8 @@ class WebSurface:
         log.info("page connected from %s", ip)
         tasks = []
         try:
-            await ws.send(json.dumps(self.hello()))
+            page.model_key, a, b = self.playing()
+            await ws.send(json.dumps({"type": "hello", "version": __version__, **self.model_fields(a, b), "state": self.state()}))
             tasks = [asyncio.create_task(self._send_frames(page)), asyncio.create_task(self._send_text(page))]
             page.wake.set()
             async for data in ws:

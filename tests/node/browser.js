@@ -5,6 +5,7 @@
 //           click a slider, take a screenshot
 //   status  open a URL and report its HTTP status; optionally try a WebSocket from that page
 //   sketch  open the p5.js example (p5 served from node_modules), wait for frames, move the mouse
+//   follow  open the control page, print READY, wait until it shows model args.expect (switched by the test)
 "use strict";
 const path = require("path");
 const { chromium } = require("playwright-core");
@@ -84,6 +85,45 @@ async function scenarioSketch(page, out) {
   if (args.screenshot) await page.screenshot({ path: args.screenshot });
 }
 
+// What the page shows of the model: its label, the z-dependent rows of the table, the XY pad's axes, a seed thumbnail.
+const modelView = (page) => page.evaluate(() => {
+  const img = document.querySelector("#seed-grid img");
+  return {
+    label: document.querySelector("#model").textContent,
+    z_placeholder: document.querySelector('[data-address="/ganplug/z"] input[type=text]').placeholder,
+    z_index_max: Number(document.querySelector('[data-address="/ganplug/z/N"] input[type=number]').max),
+    axes: document.querySelectorAll("#ax-x option").length,
+    thumb: img && { src: img.getAttribute("src"), size: [img.naturalWidth, img.naturalHeight] },
+    canvas: [document.querySelector("#view").width, document.querySelector("#view").height],
+    models: window.ganplug.stats.models,
+    marker: window.followMarker || null, // set before the switch: still there = no reload
+  };
+});
+
+const thumbsLoaded = () => {
+  const imgs = [...document.querySelectorAll("#seed-grid img")];
+  return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+};
+
+async function scenarioFollow(page, out) {
+  // Open the page, report what it shows, print READY; the test switches the model over OSC; then
+  // wait until the label names args.expect and report again (the page is never reloaded).
+  const resp = await page.goto(args.url);
+  out.status = resp.status();
+  await waitFor(page, () => window.ganplug.stats.frames >= 2 && document.querySelector("#seed-grid img"));
+  await waitFor(page, thumbsLoaded);
+  out.before = await modelView(page);
+  await page.evaluate(() => { window.followMarker = "same page"; });
+  console.log("READY");
+  const t0 = Date.now();
+  await waitFor(page, (name) => document.querySelector("#model").textContent.startsWith(name + " "), args.expect, 20000);
+  out.seconds = (Date.now() - t0) / 1000;
+  await waitFor(page, (n) => document.querySelectorAll("#ax-x option").length === n, args.axes, 10000);
+  await waitFor(page, thumbsLoaded);
+  out.after = await modelView(page);
+  out.errors = await page.evaluate(() => window.ganplug.stats.errors);
+}
+
 (async () => {
   const browser = await chromium.launch({ executablePath: args.chromium || "/usr/bin/chromium", args: FLAGS });
   const out = { scenario, console_errors: [] };
@@ -93,7 +133,7 @@ async function scenarioSketch(page, out) {
     const page = await context.newPage();
     page.on("pageerror", (e) => out.console_errors.push(String(e)));
     page.on("console", (m) => { if (m.type() === "error") out.console_errors.push(m.text()); });
-    const run = { page: scenarioPage, status: scenarioStatus, sketch: scenarioSketch }[scenario];
+    const run = { page: scenarioPage, status: scenarioStatus, sketch: scenarioSketch, follow: scenarioFollow }[scenario];
     if (!run) throw new Error(`unknown scenario ${scenario}`);
     await run(page, out);
   } catch (e) {

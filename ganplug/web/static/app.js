@@ -1,5 +1,6 @@
 // The ganplug control surface. Every control is built from the address table the server
-// sends on connect ("hello"); this file names no OSC address. Control messages go to the
+// sends on connect ("hello") and again when the models on screen change ("model"); this
+// file names no OSC address. Control messages go to the
 // server as {type: "osc", address, args}, the same path OSC takes; frames come as binary
 // messages (12-byte header + JPEG/PNG) and each drawn frame is acknowledged, which is what
 // lets the server send the next one.
@@ -16,7 +17,7 @@
   const stats = { frames: 0, lastFrame: -1, connected: false, errors: [], replies: [] };
   let ws = null;
   let table = [];
-  const listeners = { hello: [], state: [], reply: [], open: [], close: [] }; // the surface (surface.js) listens here
+  const listeners = { hello: [], model: [], state: [], reply: [], open: [], close: [] }; // the surface (surface.js) listens here
   const emit = (type, msg) => (listeners[type] || []).forEach((fn) => fn(msg));
 
   // ------------------------------------------------------------------ connection
@@ -82,13 +83,14 @@
 
   function onText(msg) {
     if (msg.type === "hello") {
-      table = msg.table;
-      const m = msg.model;
-      $("#model").textContent = `${m.name} · ${m.width || m.resolution}×${m.height || m.resolution} · z ${m.z_dim} · OSC port ${msg.osc_port}`;
-      build(table);
+      onModel(msg);
       onState(msg.state);
       emit("hello", msg);
       emit("state", msg.state);
+    } else if (msg.type === "model") {
+      // The models on screen changed (/ganplug/model/load, /ganplug/model/b): the same fields as hello, no state.
+      onModel(msg);
+      emit("model", msg);
     } else if (msg.type === "state") {
       onState(msg);
       emit("state", msg);
@@ -106,6 +108,18 @@
         }
       }
     }
+  }
+
+  function onModel(msg) {
+    table = msg.table;
+    const size = (m) => `${m.width || m.resolution}×${m.height || m.resolution}`;
+    const m = msg.model, b = msg.model_b;
+    $("#model").textContent = `${m.name} · ${size(m)} · z ${m.z_dim}` + (b ? ` · B ${b.name} · ${size(b)} · z ${b.z_dim}` : "") +
+      ` · OSC port ${msg.osc_port}`;
+    stats.model = m;
+    stats.modelB = b || null;
+    stats.models = (stats.models || 0) + 1; // hello and model messages taken, for the tests
+    build(table);
   }
 
   function onState(msg) {

@@ -186,10 +186,14 @@
   pad.addEventListener("pointercancel", lift);
   $("#spring").onclick = () => { S.spring = !S.spring; $("#spring").setAttribute("aria-pressed", String(S.spring)); };
 
+  let axesKey = "";
   function fillAxes() {
+    // The pad's axes: the model's directions, else its first latent components; rebuilt when either changes.
     const dirs = S.state && Array.isArray(S.state.directions) ? S.state.directions.length : 0;
-    S.axisKind = dirs ? "direction" : "z";
     const n = dirs || Math.min(S.model ? S.model.z_dim : 2, 64);
+    if (axesKey === `${dirs}|${n}`) return;
+    axesKey = `${dirs}|${n}`;
+    S.axisKind = dirs ? "direction" : "z";
     const label = dirs ? "dir" : "z";
     for (const [i, id] of [[0, "#ax-x"], [1, "#ax-y"]]) {
       const sel = $(id);
@@ -198,6 +202,7 @@
       sel.value = S.axes[i];
       sel.onchange = () => { S.axes[i] = Number(sel.value); lastSent = [null, null]; showXY(true); };
     }
+    lastSent = [null, null];
   }
 
   function showXY(force) {
@@ -215,14 +220,14 @@
       const r = await fetch("presets" + withToken({}), { cache: "no-store" });
       if (!r.ok) return;
       const list = (await r.json()).presets;
-      const key = list.map((p) => p.name + "@" + p.version).join(",");
+      const key = list.map((p) => p.name + "@" + p.version).join(",") + "|" + modelKey(); // a pad's picture is the model's
       S.presets = list;
       const grid = $("#pad-grid");
       if (grid.dataset.key === key) return;
       grid.dataset.key = key;
       grid.replaceChildren(...list.map((p, i) => {
         const b = el("button", { type: "button", className: "thumb pad", title: `load ${p.name}` },
-          el("img", { src: `preset/${encodeURIComponent(p.name)}.jpg` + withToken({ v: p.version }), alt: "", draggable: false }),
+          el("img", { src: `preset/${encodeURIComponent(p.name)}.jpg` + withToken({ v: p.version, m: modelKey() }), alt: "", draggable: false }),
           el("span", { textContent: (i < 9 ? `${i + 1} · ` : "") + p.name }));
         b.dataset.preset = p.name;
         b.onclick = () => loadPreset(p.name);
@@ -331,20 +336,30 @@
     }
   });
 
-  g.on("hello", (msg) => {
+  function onModel(msg) {
+    // A new model in A: its z_dim, shape and pictures (seed thumbnails and pads are keyed by it).
     S.model = msg.model;
-    S.state = msg.state.state;
+    S.modelB = msg.model_b;
     buildSliders(msg.table);
     fillAxes();
+    drawSeeds();
     loadPresets();
+  }
+
+  g.on("hello", (msg) => {
+    axesKey = "";
+    S.state = msg.state.state;
+    onModel(msg);
     ping();
   });
+  g.on("model", onModel);
 
   g.on("state", (msg) => {
     const s = msg.state;
     S.state = s;
     S.frame = msg.frame;
     drawSeeds();
+    fillAxes(); // a switch resets the directions: the new model's count comes with the state
     showWalk(s.walk);
     for (const name of Object.keys(sliders)) if (name in s) sliders[name](Number(s[name]));
     if (!fresh("pause")) $('[data-ctl="pause"]').setAttribute("aria-pressed", String(Boolean(s.pause)));
