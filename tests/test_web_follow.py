@@ -21,7 +21,7 @@ from conftest import NODE_DIR, free_port, start_cli, wait_for_line
 from contract_models import pattern_model
 from ganplug.osc.receive import messages_of
 from ganplug.osc.send import message
-from test_web import need_browser
+from test_web import need_browser, recv_until
 
 # Sorted by name, serve starts with the first: tall (24x40, z 10), then switches to wide (48x32, z 12).
 TALL, WIDE = ("tall", 24, 40, 10), ("wide", 48, 32, 12)
@@ -60,29 +60,13 @@ def osc_send(port: int, address: str, types: str, *args) -> None:
 
 def next_text(ws, kind: str, seconds: float = 5.0) -> dict:
     """The next JSON message of type ``kind`` (frames and other types are read past)."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            data = ws.recv(timeout=max(end - time.monotonic(), 0.01))
-        except TimeoutError:
-            break
-        if isinstance(data, str) and json.loads(data)["type"] == kind:
-            return json.loads(data)
-    raise AssertionError(f"no {kind!r} message within {seconds} s")
+    return recv_until(ws, lambda m: isinstance(m, dict) and m["type"] == kind, seconds)
 
 
 def osc_next(ws, address: str, seconds: float = 5.0) -> tuple:
     """The args of the next LISTEN push to ``address``."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            data = ws.recv(timeout=max(end - time.monotonic(), 0.01))
-        except TimeoutError:
-            break
-        for a, args in messages_of(data):
-            if a == address:
-                return tuple(args)
-    raise AssertionError(f"no {address} pushed within {seconds} s")
+    pushed = recv_until(ws, lambda m: isinstance(m, bytes) and any(a == address for a, _ in messages_of(m)), seconds)
+    return next(tuple(args) for a, args in messages_of(pushed) if a == address)
 
 
 def get_json(web: int, path: str):
