@@ -41,8 +41,8 @@ def test_previews_show_the_served_images(tiny_run, engine):
     assert np.abs(tiles.astype(int) - served.astype(int)).max() <= 1
 
 
-def _cfg(data, out, steps, **kw):
-    return TrainConfig(data=str(data), out=str(out), arch="dcgan", resolution=32, steps=steps, batch=8, z_dim=32,
+def _cfg(data, out, steps, arch="dcgan", **kw):
+    return TrainConfig(data=str(data), out=str(out), arch=arch, resolution=32, steps=steps, batch=8, z_dim=32,
                        g_width=8, d_width=8, sample_every=100, checkpoint_every=3, swd_every=0, progress=False, threads=1, **kw)
 
 
@@ -60,6 +60,31 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tiny_data, tmp_path):
     for key in ("G", "G_ema", "D"):
         for name, t in a[key].items():
             assert torch.equal(t, b[key][name]), (key, name)  # bit-identical on one CPU process
+
+
+def test_the_saved_average_generator_carries_its_own_batch_norm_statistics(tiny_data, tmp_path):
+    """G_ema's batch-norm statistics are re-estimated from G_ema's own activations before it is saved
+    (not G's, which every step copies in): the first BN layer's running mean is the mean of its input
+    over the fixed settling latents."""
+    from ganplug.seeds import z_batch
+    from ganplug.train.loop import SETTLE_SEEDS
+    from ganplug.train.models import build
+
+    done = train(_cfg(tiny_data, tmp_path / "run", 6, arch="lite"))
+    state = torch.load(done.checkpoint, weights_only=True)
+    cfg = TrainConfig.from_dict(state["config"])
+    g, _ = build(cfg.arch, z_dim=cfg.z_dim, resolution=cfg.frame_size, channels=cfg.channels, g_width=cfg.g_width,
+                 d_width=cfg.d_width)
+    g.load_state_dict(state["G_ema"])
+    bn = next(m for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    name = next(n for n, m in g.named_modules() if m is bn) + ".running_mean"
+    seen = []
+    bn.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0]))
+    with torch.no_grad():
+        g.train()(torch.from_numpy(z_batch(list(SETTLE_SEEDS), cfg.z_dim)))
+    want = seen[0].mean(dim=(0, 2, 3))
+    assert torch.allclose(state["G_ema"][name], want, atol=1e-5)
+    assert not torch.allclose(state["G"][name], want, atol=1e-3)  # what G_ema would carry without re-estimating
 
 
 def test_resume_refuses_a_different_architecture(tiny_run, tmp_path):
