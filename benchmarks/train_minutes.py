@@ -45,6 +45,16 @@ RECIPES = {
     "dcgan": ["--arch", "dcgan"],
     "style": ["--arch", "style"],
     "lite": ["--arch", "lite"],
+    # candidates measured against the defaults (docs/training.md)
+    "lite-decay": ["--arch", "lite", "--lr-final", "0.1"],
+    "lite-r1": ["--arch", "lite", "--lr-final", "0.1", "--r1-gamma", "0.1"],
+    "dcgan-decay": ["--arch", "dcgan", "--lr-final", "0.1"],
+    "lite-slowd": ["--arch", "lite", "--lr-d", "2e-4"],
+    "lite-fastada": ["--arch", "lite", "--ada-kimg", "25"],
+    "lite-both": ["--arch", "lite", "--lr-d", "2e-4", "--ada-kimg", "25"],
+    "lite-2e4": ["--arch", "lite", "--lr-g", "2e-4", "--lr-d", "2e-4"],
+    "lite-slowd-r1": ["--arch", "lite", "--lr-d", "2e-4", "--r1-gamma", "0.1"],
+    "lite-2e4-r1": ["--arch", "lite", "--lr-g", "2e-4", "--lr-d", "2e-4", "--r1-gamma", "0.1"],
 }
 GREYSCALE = ("brick.png", "grass.png", "gravel.png", "camera.png", "coins.png", "moon.png", "page.png", "text.png")
 EVAL_IMAGES = 500

@@ -204,5 +204,5 @@ def test_the_architecture_defaults_by_device():
     cuda = TrainConfig(data="d", out="o", device="cuda")
     assert cuda.arch == "style" and cuda.lr_g == 2.5e-3 and cuda.ada_max_p == 1.0
     lite = TrainConfig(data="d", out="o", device="cpu")
-    assert lite.lr_g == lite.lr_d == 5e-4 and lite.ada_max_p == 1.0 and lite.steps == 5000
+    assert lite.lr_g == lite.lr_d == 2e-4 and lite.r1_gamma == 0.1 and lite.ada_max_p == 1.0 and lite.steps == 5000
     assert TrainConfig(data="d", out="o", device="cpu", arch="dcgan").ada_max_p == 1.0

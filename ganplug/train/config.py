@@ -21,9 +21,10 @@ RECIPES: dict[str, dict[str, Any]] = {
     # DCGAN's own settings (Radford et al. 2016); batch norm in D, so no R1 by default.
     "dcgan": {"g_width": 32, "d_width": 32, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "r1_gamma": 0.0,
               "ada_max_p": 1.0},
-    # The CPU default: DCGAN's discriminator with a resize-convolution generator (models.LiteGenerator),
-    # and a larger learning rate (docs/training.md, "Quality per minute"; capping p at 0.5 made it collapse).
-    "lite": {"g_width": 32, "d_width": 32, "lr_g": 5e-4, "lr_d": 5e-4, "beta1": 0.5, "beta2": 0.999, "r1_gamma": 0.0,
+    # The CPU default: DCGAN's discriminator with a resize-convolution generator (models.LiteGenerator).
+    # DCGAN's learning rate and an R1 penalty: at 5e-4 and without R1 it swung and collapsed after
+    # 10-15 minutes (docs/training.md, "Quality per minute"; so did capping p at 0.5).
+    "lite": {"g_width": 32, "d_width": 32, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "r1_gamma": 0.1,
              "ada_max_p": 1.0},
     # StyleGAN2-ADA's small-data settings: Adam (0, 0.99), lr 0.0025, R1 gamma 0.0002 * R^2 / batch.
     "style": {"g_width": 16, "d_width": 16, "lr_g": 2.5e-3, "lr_d": 2.5e-3, "beta1": 0.0, "beta2": 0.99, "r1_gamma": None,
@@ -50,7 +51,7 @@ FLAGS: dict[str, tuple[str, str | None]] = {
     "lr_g": ("generator learning rate", "recipe"),
     "lr_d": ("discriminator learning rate", "recipe"),
     "lr_final": ("learning rates at the end of the run, as a fraction of the start (cosine over the run)", None),
-    "r1_gamma": ("R1 penalty weight; 0 = off", "dcgan 0, style 0.0002*resolution^2/batch"),
+    "r1_gamma": ("R1 penalty weight; 0 = off", "dcgan 0, lite 0.1, style 0.0002*W*H/batch"),
     "r1_interval": ("steps between (lazy) R1 penalties", None),
     "augment": ("ada (adaptive probability), fixed (--augment-p throughout) or off", None),
     "augment_p": ("starting (ada) or constant (fixed) augmentation probability", None),
