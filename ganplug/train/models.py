@@ -11,7 +11,6 @@ are as they always were), e.g. 4x8 for 256x128 or 9x16 for 256x144.
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 
