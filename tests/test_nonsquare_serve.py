@@ -8,7 +8,6 @@ Every model here is a real contract model run by onnxruntime (tests/contract_mod
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 import urllib.request
 import uuid
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_one_line_error, free_port, need, run_cli
+from conftest import assert_one_line_error, free_port, run_cli
 from contract_models import pattern_frames, pattern_model
 from example_helpers import as_td_delivers, capture, load_example, udp_socket
 from ganplug.errors import ContractError
@@ -28,7 +27,7 @@ from ganplug.runtime.render import RenderConfig, frames as render_frames, render
 from ganplug.runtime.walk import WalkParams, latent_at
 from ganplug.seeds import z_from_seed
 from serving import Controller, collect, running_server, wait_until
-from test_peers import check_frame_lines, cli_server, dump_lines
+from test_peers import check_frame_lines, served_to_oscdump
 
 CPU = EngineConfig(device="cpu", threads=1)
 
@@ -104,20 +103,9 @@ def test_serve_sends_w_by_h_frames_that_render_reproduces_frame_for_frame(wide, 
 def test_cli_serve_reaches_oscdump_as_w_by_h_and_render_writes_the_same_pngs_and_video(wide_model, wide, tmp_path):
     import imageio.v2 as imageio
 
-    oscdump = need("oscdump")
-    port = free_port()
-    dump = subprocess.Popen([oscdump, "-L", str(port)], stdout=subprocess.PIPE, text=True)
-    rx = FrameReceiver("127.0.0.1", 0, rcvbuf=0)
-    try:
-        time.sleep(0.3)
-        with cli_server(wide_model, "--send", f"127.0.0.1:{port}", "--send", f"127.0.0.1:{rx.address[1]}", "--max-datagram", "1500",
-                        "--walk", "hold", "--seed", "5", "--blend", "0", "--fps", "30") as (proc, _):
-            served = list(rx.frames(count=3, seconds=10))
-            time.sleep(0.5)
-        lines = dump_lines(dump)
-    finally:
-        rx.close()
-        dump.kill()
+    with served_to_oscdump(wide_model, "--walk", "hold", "--seed", "5", "--blend", "0", "--fps", "30") as (_, rx, lines):
+        served = list(rx.frames(count=3, seconds=10))
+        time.sleep(0.5)
     want = seed_frame(wide, 5)
     assert served and all(np.array_equal(f.pixels, want) for f in served)
     assert check_frame_lines(lines, 48, 32, 3, 1500) >= 3  # 4608 bytes a frame in 4 chunks

@@ -74,29 +74,38 @@ def check_frame_lines(lines: list[str], width: int, height: int, channels: int, 
     return complete
 
 
-def test_oscdump_sees_frames_of_the_right_sizes_and_oscsend_changes_the_seed(tiny_model, engine):
-    oscdump, oscsend = need("oscdump"), need("oscsend")
+@contextlib.contextmanager
+def served_to_oscdump(model: Path, *args: str):
+    """`ganplug serve MODEL ARGS` sending 1500-byte datagrams to oscdump and to a FrameReceiver (OS default
+    receive buffer). Yields (control port, receiver, lines); lines holds oscdump's output once the block ends."""
     port = free_port()
-    dump = subprocess.Popen([oscdump, "-L", str(port)], stdout=subprocess.PIPE, text=True)
+    dump = subprocess.Popen([need("oscdump"), "-L", str(port)], stdout=subprocess.PIPE, text=True)
     rx = FrameReceiver("127.0.0.1", 0, rcvbuf=0)
+    lines: list[str] = []
     try:
         time.sleep(0.3)
-        with cli_server(tiny_model, "--send", f"127.0.0.1:{port}", "--send", f"127.0.0.1:{rx.address[1]}", "--max-datagram", "1500",
-                        "--walk", "hold", "--blend", "0", "--fps", "30") as (proc, ctl):
-            before = list(rx.frames(count=3, seconds=10))
-            assert before and all(hashlib.sha256(f.pixels.tobytes()).hexdigest() == seed_hash(engine, 0) for f in before)
-            subprocess.run([oscsend, "127.0.0.1", str(ctl), "/ganplug/seed", "i", "2024"], check=True, timeout=10)
-            want = seed_hash(engine, 2024)
-            deadline = time.monotonic() + 10
-            changed = False
-            while time.monotonic() < deadline and not changed:
-                changed = any(hashlib.sha256(f.pixels.tobytes()).hexdigest() == want for f in rx.poll(0.1))
-            assert changed, "frames never showed seed 2024"
-            time.sleep(1.0)
-        lines = dump_lines(dump)
+        with cli_server(model, "--send", f"127.0.0.1:{port}", "--send", f"127.0.0.1:{rx.address[1]}", "--max-datagram", "1500",
+                        *args) as (_, ctl):
+            yield ctl, rx, lines
+        lines += dump_lines(dump)
     finally:
         rx.close()
         dump.kill()
+
+
+def test_oscdump_sees_frames_of_the_right_sizes_and_oscsend_changes_the_seed(tiny_model, engine):
+    oscsend = need("oscsend")
+    with served_to_oscdump(tiny_model, "--walk", "hold", "--blend", "0", "--fps", "30") as (ctl, rx, lines):
+        before = list(rx.frames(count=3, seconds=10))
+        assert before and all(hashlib.sha256(f.pixels.tobytes()).hexdigest() == seed_hash(engine, 0) for f in before)
+        subprocess.run([oscsend, "127.0.0.1", str(ctl), "/ganplug/seed", "i", "2024"], check=True, timeout=10)
+        want = seed_hash(engine, 2024)
+        deadline = time.monotonic() + 10
+        changed = False
+        while time.monotonic() < deadline and not changed:
+            changed = any(hashlib.sha256(f.pixels.tobytes()).hexdigest() == want for f in rx.poll(0.1))
+        assert changed, "frames never showed seed 2024"
+        time.sleep(1.0)
     assert check_frame_lines(lines, 32, 32, 3, 1500) >= 5
     states = [ln for ln in lines if "/ganplug/state iisfffiff" in ln]
     assert any(' 2024 "hold" ' in ln for ln in states), states[-3:]

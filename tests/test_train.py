@@ -1,7 +1,6 @@
 """Training: outputs in the run folder, exact resume, bad data handled with one line."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
