@@ -124,16 +124,19 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
     return run
 
 
-SPREAD_GAIN = 3000.0
+SPREAD_STD = 1.5  # spread of the last layer's output before tanh: images span 0..255 without saturating
 
 
 def _spread_output(run: Path) -> None:
     """Four steps leave DCGAN's initial N(0, 0.02) weights painting flat grey (pixels 127 and 128 only),
     so a parity check or a "this seed's frame arrived" check could not fail. Scaling the last layer of
-    G and G_ema gives images that span 0..255 and differ from seed to seed; the step-4 preview is
-    redrawn from the new G_ema so the run stays self-consistent."""
+    G and G_ema so that its output has a standard deviation of SPREAD_STD over 16 seeds gives images that
+    span 0..255 and differ from seed to seed (a fixed gain would saturate or stay grey depending on the
+    batch-norm statistics the run saved); the step-4 preview is redrawn from the new G_ema so the run stays
+    self-consistent."""
     import torch
 
+    from ganplug.seeds import z_batch
     from ganplug.train import checkpoint
     from ganplug.train.config import TrainConfig
     from ganplug.train.loop import preview, save_grid
@@ -141,14 +144,24 @@ def _spread_output(run: Path) -> None:
 
     path = checkpoint.list_checkpoints(run)[-1]
     state = torch.load(path, weights_only=True)
-    for key in ("G", "G_ema"):
-        last = max((k for k, v in state[key].items() if k.endswith(".weight") and v.dim() == 4), key=lambda k: int(k.split(".")[1]))
-        state[key][last] = state[key][last] * SPREAD_GAIN
-    torch.save(state, path)
     cfg = TrainConfig.from_dict(state["config"])
-    g, _ = build(cfg.arch, z_dim=cfg.z_dim, resolution=cfg.resolution, channels=cfg.channels, g_width=cfg.g_width, d_width=cfg.d_width)
-    g.load_state_dict(state["G_ema"])
-    save_grid(preview(g.eval(), cfg.z_dim, torch.device("cpu")), run / "samples" / f"step-{state['step']:08d}.png")
+
+    def generator():
+        g, _ = build(cfg.arch, z_dim=cfg.z_dim, resolution=cfg.resolution, channels=cfg.channels, g_width=cfg.g_width,
+                     d_width=cfg.d_width)
+        g.load_state_dict(state["G_ema"])
+        return g.eval()
+
+    last = max((k for k, v in state["G_ema"].items() if k.endswith(".weight") and v.dim() == 4), key=lambda k: int(k.split(".")[1]))
+    g, seen = generator(), []
+    dict(g.named_modules())[last.rsplit(".", 1)[0]].register_forward_hook(lambda m, i, out: seen.append(out))
+    with torch.no_grad():
+        g(torch.from_numpy(z_batch(list(range(16)), cfg.z_dim)))
+    gain = SPREAD_STD / float(seen[0].std())
+    for key in ("G", "G_ema"):
+        state[key][last] = state[key][last] * gain
+    torch.save(state, path)
+    save_grid(preview(generator(), cfg.z_dim, torch.device("cpu")), run / "samples" / f"step-{state['step']:08d}.png")
 
 
 @pytest.fixture(scope="session")

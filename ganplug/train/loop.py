@@ -618,7 +618,7 @@ def _settle_ema(r: _Run, batch: int = 64) -> None:
     averaged ones; before the averaged generator is shown, measured or saved, its statistics are
     recomputed in train mode over fixed latents, so the result is deterministic (SWD at the end of
     issue 18's 30-minute runs: 129 -> 94 for `lite`, 81 -> 69 for `dcgan`; docs/training.md)."""
-    if r.settled_at == r.step or not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in r.G_ema.modules()):
+    if r.settled_at == r.step or not any(isinstance(m, torch.nn.BatchNorm2d) for m in r.G_ema.modules()):
         return
     zs = [torch.from_numpy(z_batch(list(SETTLE_SEEDS[i:i + batch]), r.config.z_dim)).to(r.device)
           for i in range(0, len(SETTLE_SEEDS), batch)]
