@@ -55,6 +55,7 @@ RECIPES = {
     "lite-2e4": ["--arch", "lite", "--lr-g", "2e-4", "--lr-d", "2e-4"],
     "lite-slowd-r1": ["--arch", "lite", "--lr-d", "2e-4", "--r1-gamma", "0.1"],
     "lite-2e4-r1": ["--arch", "lite", "--lr-g", "2e-4", "--lr-d", "2e-4", "--r1-gamma", "0.1"],
+    "lite-nohead": ["--arch", "lite", "--g-head", "0"],  # the default before its full-resolution layer
 }
 GREYSCALE = ("brick.png", "grass.png", "gravel.png", "camera.png", "coins.png", "moon.png", "page.png", "text.png")
 EVAL_IMAGES = 500

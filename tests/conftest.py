@@ -140,15 +140,14 @@ def _spread_output(run: Path) -> None:
     from ganplug.train import checkpoint
     from ganplug.train.config import TrainConfig
     from ganplug.train.loop import preview, save_grid
-    from ganplug.train.models import build
+    from ganplug.train.models import build_for
 
     path = checkpoint.list_checkpoints(run)[-1]
     state = torch.load(path, weights_only=True)
     cfg = TrainConfig.from_dict(state["config"])
 
     def generator():
-        g, _ = build(cfg.arch, z_dim=cfg.z_dim, resolution=cfg.resolution, channels=cfg.channels, g_width=cfg.g_width,
-                     d_width=cfg.d_width)
+        g, _ = build_for(cfg)
         g.load_state_dict(state["G_ema"])
         return g.eval()
 

@@ -12,17 +12,14 @@ import torch
 from ganplug.train import checkpoint
 from ganplug.train.config import TrainConfig
 from ganplug.train.distributed import weights_digest
-from ganplug.train.models import build
+from ganplug.train.models import build_for
 
 
 def _digest_of(state: dict) -> str:
     """The digest of a checkpoint's weights, computed as the trainer computes each process's."""
     cfg = TrainConfig.from_dict(state["config"])
-    nets = build(cfg.arch, z_dim=cfg.z_dim, resolution=cfg.resolution, channels=cfg.channels, g_width=cfg.g_width,
-                 d_width=cfg.d_width, map_layers=cfg.map_layers)
-    g, d = nets
-    g_ema = build(cfg.arch, z_dim=cfg.z_dim, resolution=cfg.resolution, channels=cfg.channels, g_width=cfg.g_width,
-                  d_width=cfg.d_width, map_layers=cfg.map_layers)[0]
+    g, d = build_for(cfg)
+    g_ema = build_for(cfg)[0]
     g.load_state_dict(state["G"])
     g_ema.load_state_dict(state["G_ema"])
     d.load_state_dict(state["D"])

@@ -9,7 +9,7 @@ from conftest import assert_one_line_error, run_cli
 from ganplug.seeds import z_batch
 from ganplug.train import checkpoint
 from ganplug.train.config import TrainConfig
-from ganplug.train.models import ContractModel, build
+from ganplug.train.models import ContractModel, build, build_for
 
 
 def test_cli_export_checks_parity_and_writes_metadata(tiny_run, tmp_path):
@@ -26,7 +26,7 @@ def test_cli_export_checks_parity_and_writes_metadata(tiny_run, tmp_path):
 def test_onnx_matches_pytorch_ema_weights(tiny_run, engine):
     state = checkpoint.load(tiny_run)
     cfg = TrainConfig.from_dict(state["config"])
-    g, _ = build(cfg.arch, z_dim=cfg.z_dim, resolution=cfg.resolution, channels=cfg.channels, g_width=cfg.g_width, d_width=cfg.d_width)
+    g, _ = build_for(cfg)
     g.load_state_dict(state["G_ema"])
     z = z_batch(list(range(100, 132)), cfg.z_dim)
     with torch.no_grad():

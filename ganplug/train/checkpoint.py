@@ -84,12 +84,11 @@ def load_generator(source: str | Path) -> tuple[torch.nn.Module, Any, dict[str, 
     """The EMA generator of a checkpoint file or run folder (eval mode, no gradients), its
     :class:`TrainConfig` and the whole checkpoint state."""
     from .config import TrainConfig
-    from .models import build
+    from .models import build_for
 
     state = load(Path(source))
     cfg = TrainConfig.from_dict(state["config"])
-    g, _ = build(cfg.arch, z_dim=cfg.z_dim, resolution=cfg.frame_size, channels=cfg.channels,
-                 g_width=cfg.g_width, d_width=cfg.d_width, map_layers=cfg.map_layers)
+    g, _ = build_for(cfg)
     try:
         g.load_state_dict(state["G_ema"])
     except RuntimeError as e:

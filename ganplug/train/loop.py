@@ -34,7 +34,7 @@ from . import checkpoint, distributed
 from .augment import AdaptiveP, augment
 from .config import ARCHITECTURE_FIELDS, TrainConfig
 from .data import load_folder, scan
-from .models import build, to_uint8_nhwc
+from .models import build_for, to_uint8_nhwc
 
 log = logging.getLogger("ganplug.train")
 
@@ -332,8 +332,7 @@ def _build(config: TrainConfig, run: Path, device: torch.device, ddp: distribute
     precision = resolve_precision(config, device)
     memory_format = torch.channels_last if precision.channels_last else torch.preserve_format
     torch.manual_seed(config.seed)
-    G, D = build(config.arch, z_dim=config.z_dim, resolution=config.frame_size, channels=config.channels,
-                 g_width=config.g_width, d_width=config.d_width, map_layers=config.map_layers)
+    G, D = build_for(config)
     if ddp.rank:  # every process its own latents, noise and augmentations
         torch.manual_seed(config.seed + 1_000_003 * ddp.rank)
     G, D = G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)

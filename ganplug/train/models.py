@@ -11,10 +11,15 @@ are as they always were), e.g. 4x8 for 256x128 or 9x16 for 256x144.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from .config import base_grid
+from .config import RECIPES, base_grid
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
 
 Size = int | tuple[int, int]  # N (square) or (W, H)
 
@@ -70,11 +75,17 @@ class Excite(nn.Module):
 class LiteGenerator(nn.Module):
     """z [N, z_dim] -> image [N, C, H, W] in [-1, 1], cheap enough for a CPU: DCGAN's 4x4 seed and
     widths, but each doubling is bilinear x2 then a 3x3 convolution (no transposed convolutions, so
-    no checkerboard), and the 8 px features gate the channels at R/2 (skip-layer excitation)."""
+    no checkerboard), and the 8 px features gate the channels at R/2 (skip-layer excitation).
+
+    ``head`` channels of convolution, batch norm and ReLU at full resolution come before the RGB
+    convolution: without them the last doubling is linear, and a bilinear x2 followed by a linear
+    filter cannot draw a sharp edge (issue 18: SWD at the 64 px level 102 -> 49). 0 = the first
+    ``lite``, which run folders from before this layer still load as."""
 
     has_truncation = False  # truncated by scaling z, as DCGAN
 
-    def __init__(self, z_dim: int = 128, resolution: Size = 64, channels: int = 3, width: int = 32, max_width: int = 512):
+    def __init__(self, z_dim: int = 128, resolution: Size = 64, channels: int = 3, width: int = 32, max_width: int = 512,
+                 *, head: int):
         super().__init__()
         w, (_, bh, bw) = _widths(resolution, width, max_width), layout(resolution)
         self.seed = nn.Sequential(nn.ConvTranspose2d(z_dim, w[0], (bh, bw), 1, 0, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(True))
@@ -82,8 +93,9 @@ class LiteGenerator(nn.Module):
                                                nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True))
                                  for cin, cout in zip(w, w[1:]))
         self.excite = Excite(w[1], w[-1])
-        self.to_rgb = nn.Sequential(nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=False),
-                                    nn.Conv2d(w[-1], channels, 3, 1, 1), nn.Tanh())
+        full = [nn.Conv2d(w[-1], head, 3, 1, 1, bias=False), nn.BatchNorm2d(head), nn.ReLU(True)] if head else []
+        self.to_rgb = nn.Sequential(nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=False), *full,
+                                    nn.Conv2d(head or w[-1], channels, 3, 1, 1), nn.Tanh())
         self.z_dim = z_dim
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -175,11 +187,20 @@ class SynthesisPart(nn.Module):
         return to_uint8_nhwc(self.generator.synthesize(w))
 
 
+def build_for(cfg: "TrainConfig") -> tuple[nn.Module, nn.Module]:
+    """``build`` with the networks' settings of a training config (as a run folder records them)."""
+    return build(cfg.arch, z_dim=cfg.z_dim, resolution=cfg.frame_size, channels=cfg.channels, g_width=cfg.g_width,
+                 d_width=cfg.d_width, map_layers=cfg.map_layers, g_head=cfg.g_head)
+
+
 def build(arch: str, *, z_dim: int, resolution: Size, channels: int, g_width: int, d_width: int,
-          map_layers: int = 2) -> tuple[nn.Module, nn.Module]:
-    """Generator and discriminator for ``arch`` at ``resolution`` (N or (W, H)), initialised from torch's global RNG."""
+          map_layers: int = 2, g_head: int | None = None) -> tuple[nn.Module, nn.Module]:
+    """Generator and discriminator for ``arch`` at ``resolution`` (N or (W, H)), initialised from torch's global RNG.
+    ``g_head`` (lite only) defaults to the lite recipe's."""
     if arch in ("dcgan", "lite"):
-        g: nn.Module = (DCGANGenerator if arch == "dcgan" else LiteGenerator)(z_dim, resolution, channels, g_width)
+        head = RECIPES["lite"]["g_head"] if g_head is None else g_head
+        g: nn.Module = (DCGANGenerator(z_dim, resolution, channels, g_width) if arch == "dcgan"
+                        else LiteGenerator(z_dim, resolution, channels, g_width, head=head))
         d: nn.Module = DCGANDiscriminator(resolution, channels, d_width)
         g.apply(init_weights)
         d.apply(init_weights)
