@@ -9,7 +9,7 @@ from conftest import assert_one_line_error, run_cli
 from ganplug.seeds import z_batch
 from ganplug.train import checkpoint
 from ganplug.train.config import TrainConfig
-from ganplug.train.models import ContractModel, build, build_for
+from ganplug.train.models import ContractModel, build_for
 
 
 def test_cli_export_checks_parity_and_writes_metadata(tiny_run, tmp_path):
@@ -95,7 +95,7 @@ def test_lite_run_exports_with_parity_and_plain_operators(tiny_data, tmp_path):
     ops = {n.op_type for n in onnx.load(out).graph.node}
     assert {"Resize", "Sigmoid", "Conv"} <= ops and not ops & {"RandomNormal", "RandomNormalLike", "Loop", "If"}
     state = checkpoint.load(run)
-    g, _ = build("lite", z_dim=32, resolution=32, channels=3, g_width=8, d_width=8)
+    g, _ = build_for(TrainConfig.from_dict(state["config"]))
     g.load_state_dict(state["G_ema"])
     z = z_batch(list(range(7)), 32)
     with torch.no_grad():
