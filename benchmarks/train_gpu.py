@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # ganplug from this checkout, installed or not
 RECIPES = {"default": [], "lite": ["--arch", "lite"], "dcgan": ["--arch", "dcgan"], "lightweight-gan": None}
 EVAL_IMAGES = 500
 _REFERENCE = None  # the real images' SWD reference, built once in the parent and shared with forked workers

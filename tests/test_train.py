@@ -226,12 +226,14 @@ def test_no_steps_and_no_budget_is_one_line(tiny_data, tmp_path):
 
 
 def test_the_architecture_defaults_by_device():
-    """lite where training runs on the CPU, style with CUDA; a given --arch always wins."""
+    """lite where training runs on the CPU and with CUDA (measured best on both); a given --arch always wins."""
     from ganplug.train.config import DEVICE_ARCH
 
     assert TrainConfig(data="d", out="o", device="cpu").arch == DEVICE_ARCH["cpu"] == "lite"
     cuda = TrainConfig(data="d", out="o", device="cuda")
-    assert cuda.arch == "style" and cuda.lr_g == 2.5e-3 and cuda.ada_max_p == 1.0
+    assert cuda.arch == DEVICE_ARCH["cuda"] == "lite" and cuda.lr_g == 2e-4 and cuda.g_head == 16
+    style = TrainConfig(data="d", out="o", device="cuda", arch="style")
+    assert style.lr_g == 2.5e-3 and style.ada_max_p == 1.0 and style.g_head == 0
     lite = TrainConfig(data="d", out="o", device="cpu")
     assert lite.lr_g == lite.lr_d == 2e-4 and lite.r1_gamma == 0.1 and lite.ada_max_p == 1.0 and lite.steps == 5000
     assert TrainConfig(data="d", out="o", device="cpu", arch="dcgan").ada_max_p == 1.0

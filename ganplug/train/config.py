@@ -34,8 +34,9 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 AUGMENT_MODES = ("ada", "fixed", "off")
 # The architecture when --arch is not given: what gave the best images per minute on each kind of
-# device (docs/training.md, "Quality per minute"; the CUDA choice is not measured there).
-DEVICE_ARCH = {"cpu": "lite", "cuda": "style"}
+# device. lite on both: on a 2-core CPU at 64 px and on an H200 at 256 px, where style (the CUDA
+# default before) was 5x further from the data in the same minutes (docs/training.md, "Quality per minute").
+DEVICE_ARCH = {"cpu": "lite", "cuda": "lite"}
 
 # The settings `ganplug train` takes as --NAME (underscores as dashes; booleans also as --no-NAME):
 # name -> (help, how the default reads where the field's own default does not say it; "recipe": from RECIPES).
