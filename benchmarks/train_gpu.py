@@ -119,16 +119,6 @@ def _distance(path: str) -> dict:
     return {"swd": round(result.mean, 3), "levels": {str(k): round(v, 3) for k, v in result.levels.items()}}
 
 
-def real_halves(data: Path, size: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Two disjoint seeded choices of 500 real images: the reference, and the floor's other half."""
-    from ganplug.train.data import load_folder
-
-    images, _ = load_folder(data, size, cache, progress=False)
-    order = np.random.default_rng(0).permutation(len(images))
-    return (np.asarray(images[np.sort(order[:EVAL_IMAGES])]),
-            np.asarray(images[np.sort(order[EVAL_IMAGES:2 * EVAL_IMAGES])]))
-
-
 def sheet(rows: list[tuple[str, np.ndarray]], path: Path, count: int, tile: int) -> None:
     """One captioned row of ``count`` images per entry, each scaled to ``tile`` px, as JPEG."""
     from PIL import ImageDraw
@@ -176,6 +166,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--out", default="/tmp/ganplug-gpu")
     a = ap.parse_args()
+    from train_minutes import halves
+
     from ganplug.procedural import generate
     from ganplug.swd import Reference
 
@@ -189,7 +181,7 @@ def main() -> None:
     real = {}
 
     def while_training() -> None:  # one core's work while the GPU trains
-        real["real"], other = real_halves(data, a.size, out / "cache")
+        real["real"], other = halves(data, out / "cache", a.size)
         np.save(out / "other.npy", other)
         real["ref"] = Reference(real["real"])
         floor = real["ref"].distance(other)

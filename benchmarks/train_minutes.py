@@ -111,11 +111,11 @@ def score(run: Path, real: np.ndarray) -> float:
     return swd(generate(g, g.z_dim, torch.device("cpu"), range(EVAL_IMAGES)), real).mean
 
 
-def halves(data: Path, cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Two disjoint seeded choices of 500 real images: the reference, and the floor's other half."""
+def halves(data: Path, cache: Path, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint seeded choices of 500 real images at ``size`` px: the reference, and the floor's other half."""
     from ganplug.train.data import load_folder
 
-    images, _ = load_folder(data, 64, cache, progress=False)
+    images, _ = load_folder(data, size, cache, progress=False)
     order = np.random.default_rng(0).permutation(len(images))
     return np.asarray(images[np.sort(order[:EVAL_IMAGES])]), np.asarray(images[np.sort(order[EVAL_IMAGES:2 * EVAL_IMAGES])])
 
