@@ -72,7 +72,7 @@ def train_all(data: Path, runs: dict[str, Path], a: argparse.Namespace, waiting)
             del procs[r]
             if p.returncode == 0:
                 done[r] = runs[r]
-            elif RECIPES[r] is not None and time.perf_counter() - t0 < 90 and not r.endswith("+fp32"):
+            elif RECIPES[r.split("+")[0]] is not None and time.perf_counter() - t0 < 90 and not r.endswith("+fp32"):
                 print(f"{r}: exit {p.returncode} early; again with --no-amp", flush=True)
                 runs[r + "+fp32"] = runs[r].with_name(runs[r].name + "-fp32")
                 procs[r + "+fp32"] = launch(r, data, runs[r + "+fp32"], a, ("--no-amp",))
