@@ -68,12 +68,13 @@ def train(data: Path, out: Path, minutes: float, snapshot_s: float) -> object:
         snaps.flush()
         k += 1
 
-    while (elapsed := time.perf_counter() - t0) < budget:
+    while time.perf_counter() - t0 < budget:
         retry_call(model.train, tries=3, exceptions=NanException)
+        elapsed = time.perf_counter() - t0  # after the step: the time of the weights a snapshot saves
         if model.steps % 50 == 0:
             metrics.write(json.dumps({"step": model.steps, "images": model.steps * per_step,
-                                      "minutes": round((time.perf_counter() - t0) / 60, 4),
-                                      "d_loss": model.d_loss, "g_loss": model.g_loss}) + "\n")
+                                      "minutes": round(elapsed / 60, 4), "d_loss": model.d_loss,
+                                      "g_loss": model.g_loss}) + "\n")
             metrics.flush()
         if elapsed >= next_snap:
             snapshot(elapsed)

@@ -41,11 +41,20 @@ EVAL_IMAGES = 500
 _REFERENCE = None  # the real images' SWD reference, built once in the parent and shared with forked workers
 
 
+def _external(recipe: str) -> bool:
+    """Whether a run (``RECIPE`` or ``RECIPE+fp32``) is lightweight-gan's rather than ``ganplug train``."""
+    return RECIPES[recipe.split("+")[0]] is None
+
+
+def _scores(result) -> dict:
+    return {"swd": round(result.mean, 3), "levels": {str(k): round(v, 3) for k, v in result.levels.items()}}
+
+
 def launch(recipe: str, data: Path, run: Path, a: argparse.Namespace, extra: tuple[str, ...] = ()) -> subprocess.Popen:
     """Start one training run in the background, its output in RUN.log."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                OMP_NUM_THREADS=str(a.threads), PYTHONUNBUFFERED="1")
-    if RECIPES[recipe] is None:
+    if _external(recipe):
         cmd = [sys.executable, str(ROOT / "benchmarks" / "lightweight_gan_run.py"), str(data), str(run),
                "--minutes", str(a.minutes), "--snapshot-s", str(a.minutes * 60 / a.points), "--generate", str(EVAL_IMAGES)]
     else:
@@ -72,7 +81,7 @@ def train_all(data: Path, runs: dict[str, Path], a: argparse.Namespace, waiting)
             del procs[r]
             if p.returncode == 0:
                 done[r] = runs[r]
-            elif RECIPES[r.split("+")[0]] is not None and time.perf_counter() - t0 < 90 and not r.endswith("+fp32"):
+            elif not _external(r) and time.perf_counter() - t0 < 90 and not r.endswith("+fp32"):
                 print(f"{r}: exit {p.returncode} early; again with --no-amp", flush=True)
                 runs[r + "+fp32"] = runs[r].with_name(runs[r].name + "-fp32")
                 procs[r + "+fp32"] = launch(r, data, runs[r + "+fp32"], a, ("--no-amp",))
@@ -116,7 +125,7 @@ def _distance(path: str) -> dict:
         result = _REFERENCE.distance(np.load(path))
     except Exception as e:  # one bad point must not cost the others their scores
         return {"error": f"{type(e).__name__}: {e}"}
-    return {"swd": round(result.mean, 3), "levels": {str(k): round(v, 3) for k, v in result.levels.items()}}
+    return _scores(result)
 
 
 def sheet(rows: list[tuple[str, np.ndarray]], path: Path, count: int, tile: int) -> None:
@@ -135,19 +144,19 @@ def sheet(rows: list[tuple[str, np.ndarray]], path: Path, count: int, tile: int)
 
 def collect_points(runs: dict[str, Path], a: argparse.Namespace) -> list[tuple[str, dict]]:
     """(recipe, point) for every point to score, final points first; ganplug's images generated here."""
-    items = []
+    items, mine = [], []
     for recipe, run in runs.items():
-        if RECIPES[recipe.split("+")[0]] is None:
+        if _external(recipe):  # its images were written by its own process
             snaps = [json.loads(x) for x in (run / "snaps.jsonl").read_text().splitlines()]
             keep = [s for s in snaps if (run / f"snap-{s['snap']}.npy").exists()]
             items += [(recipe, dict(s, path=str(run / f"snap-{s['snap']}"))) for s in keep]
         else:
-            items += [(recipe, p) for p in ganplug_points(run, a.points)]
-    mine = [(r, p) for r, p in items if "checkpoint" in p["path"]]
+            mine += [(recipe, p) for p in ganplug_points(run, a.points)]
     if mine:
         t0 = time.perf_counter()
         generate_ganplug(mine, a.device)
         print(f"generated {len(mine)} x {EVAL_IMAGES} ganplug images in {time.perf_counter() - t0:.0f} s", flush=True)
+    items += mine
     last = {r: max(p["minutes"] for q, p in items if q == r) for r, _ in items}
     return sorted(items, key=lambda rp: (rp[1]["minutes"] != last[rp[0]], rp[0], rp[1]["minutes"]))
 
@@ -162,7 +171,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--threads", type=int, default=3, help="CPU threads per ganplug run")
     ap.add_argument("--points", type=int, default=4, help="points scored per run, the last included")
-    ap.add_argument("--checkpoint-every", type=int, default=200)
+    ap.add_argument("--checkpoint-every", type=int, default=300, help="ganplug runs' steps between scorable points")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--out", default="/tmp/ganplug-gpu")
     a = ap.parse_args()
@@ -177,7 +186,7 @@ def main() -> None:
     if not any(data.glob("*.png")):
         generate(data, a.count, size=a.size, seed=11, progress=False)
     print(f"data set: {a.count} images at {a.size} px in {time.perf_counter() - t0:.0f} s", flush=True)
-    results = open(out / "results.jsonl", "a")
+    results = open(out / "results.jsonl", "w")  # report() reads it back: this round's rows only
     real = {}
 
     def while_training() -> None:  # one core's work while the GPU trains
@@ -185,8 +194,7 @@ def main() -> None:
         np.save(out / "other.npy", other)
         real["ref"] = Reference(real["real"])
         floor = real["ref"].distance(other)
-        results.write(json.dumps({"recipe": "floor", "swd": round(floor.mean, 3),
-                                  "levels": {str(k): round(v, 3) for k, v in floor.levels.items()}}) + "\n")
+        results.write(json.dumps({"recipe": "floor", **_scores(floor)}) + "\n")
         results.flush()
         print(f"floor {floor.mean:.1f}", flush=True)
 
