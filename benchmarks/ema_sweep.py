@@ -1,0 +1,150 @@
+"""Generator-average half-lives compared inside one training run.
+
+One `ganplug train DATA --minutes M` run (no other flags: the default recipe) keeps, beside its
+own averaged generator, extra moving averages of the same generator weights with longer
+half-lives (each ``--ema-kimg K --ema-rampup R`` pair of --extra). They all see the same
+training trajectory, so the comparison isolates the average from the run's luck. Every
+--every steps all averages are saved; at the end each snapshot is scored like issue 18 scores
+a run (batch-norm statistics settled as the trainer does, SWD x1e3 of contract seeds 0..499
+against the set's 500 real images) and the table printed; rows go to OUT/ema.jsonl.
+
+    python benchmarks/ema_sweep.py /path/to/procedural --out /tmp/ema --minutes 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import torch  # noqa: E402
+
+import ganplug.train.loop as loop  # noqa: E402
+from train_minutes import halves  # noqa: E402
+
+BASE = "base"
+
+
+def colour_stats(images) -> dict[str, float]:
+    """What the coarse SWD level sees, in 0-1 units: the spread of per-image mean colour across
+    images, mean saturation (max - min channel) and its spread, contrast within an image, and
+    the mean step between vertical neighbours (edges)."""
+    import numpy as np
+
+    x = images.astype(np.float32) / 255
+    sat = (x.max(-1) - x.min(-1)).mean((1, 2))
+    return {"colour_spread": float(x.mean((1, 2)).std(0).mean()), "saturation": float(sat.mean()),
+            "saturation_spread": float(sat.std()), "contrast": float(x.std((1, 2)).mean()),
+            "edges": float(np.abs(np.diff(x, axis=1)).mean())}
+
+
+def _half_beta(kimg: float, rampup: float, seen: int, batch: int) -> float:
+    half = min(kimg * 1000, max(seen, batch) * rampup) if rampup > 0 else kimg * 1000
+    return 0.5 ** (batch / half)
+
+
+def install(extra: list[tuple[float, float]], out: Path, every: int) -> None:
+    """Wrap the trainer's average update so it also keeps and saves the extra averages."""
+    shadows: dict[str, torch.nn.Module] = {}
+    seen = {"images": 0, "config": None, "calls": 0}
+    ema_beta, update = loop._ema_beta, loop._update_ema
+
+    def beta(config, images_seen):
+        seen["images"], seen["config"] = images_seen, config
+        return ema_beta(config, images_seen)
+
+    def update_all(ema, model, b):
+        update(ema, model, b)
+        config = seen["config"]
+        for kimg, ramp in extra:
+            key = f"{kimg:g}k-{ramp:g}"
+            if key not in shadows:
+                shadows[key] = copy.deepcopy(ema)
+            update(shadows[key], model, _half_beta(kimg, ramp, seen["images"], config.batch))
+        seen["calls"] += 1
+        if seen["calls"] % every == 0:
+            step = seen["calls"]
+            for key, module in [(BASE, ema), *shadows.items()]:
+                torch.save(module.state_dict(), out / "ema" / f"{step:08d}-{key}.pt")
+
+    loop._ema_beta, loop._update_ema = beta, update_all
+
+
+def _score(args: tuple[str, str, str]) -> dict:
+    run, path, data = args
+    torch.set_num_threads(1)
+    from ganplug.swd import swd
+    from ganplug.train.checkpoint import load_generator
+    from ganplug.train.loop import SETTLE_SEEDS, generate
+    from ganplug.seeds import z_batch
+
+    g, _, _ = load_generator(run)
+    g.load_state_dict(torch.load(path, map_location="cpu"))
+    with torch.no_grad():
+        zs = [torch.from_numpy(z_batch(list(SETTLE_SEEDS[i:i + 64]), g.z_dim)) for i in range(0, len(SETTLE_SEEDS), 64)]
+        torch.optim.swa_utils.update_bn(zs, g)
+    g.eval()
+    real = _REAL[data]
+    images = generate(g, g.z_dim, torch.device("cpu"), range(500))
+    result = swd(images, real)
+    step, key = Path(path).stem.split("-", 1)
+    return {"step": int(step), "ema": key, "swd": round(result.mean, 2),
+            "levels": {k: round(v, 2) for k, v in result.levels.items()},
+            **{k: round(v, 4) for k, v in colour_stats(images).items()}}
+
+
+_REAL: dict = {}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("data", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--minutes", type=float, default=30.0)
+    ap.add_argument("--every", type=int, default=500, help="steps between snapshots of every average")
+    ap.add_argument("--extra", nargs="+", default=["20:0.1", "40:0.2", "80:0.4"], help="KIMG:RAMPUP pairs")
+    ap.add_argument("--cache", type=Path, default=None, help="the data set's decoded cache (default OUT/cache)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--score-only", action="store_true", help="score the snapshots of an earlier run")
+    a = ap.parse_args()
+    run = a.out / "run"
+    (a.out / "ema").mkdir(parents=True, exist_ok=True)
+    if not a.score_only:
+        install([tuple(map(float, e.split(":"))) for e in a.extra], a.out, a.every)
+        from ganplug.cli import main as cli
+        cli(["train", str(a.data), "--out", str(run), "--minutes", str(a.minutes), "--swd-every", "500",
+             "--no-progress"])
+    real, other = halves(a.data, a.cache or a.out / "cache")
+    _REAL[str(a.data)] = real
+    from ganplug.swd import swd
+    floor = swd(other, real)
+    print("floor", round(floor.mean, 2), {k: round(v, 1) for k, v in floor.levels.items()}, flush=True)
+    print("real", {k: round(v, 3) for k, v in colour_stats(real).items()}, flush=True)
+    jobs = [(str(run), str(p), str(a.data)) for p in sorted((a.out / "ema").glob("*.pt"))]
+    with ProcessPoolExecutor(a.workers) as pool:  # forked: the workers share _REAL
+        rows = list(pool.map(_score, jobs))
+    with open(a.out / "ema.jsonl", "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    table: dict[int, dict[str, float]] = {}
+    for row in rows:
+        table.setdefault(row["step"], {})[row["ema"]] = row["swd"]
+    keys = sorted({row["ema"] for row in rows}, key=lambda k: (k != BASE, k))
+    print("step  " + "  ".join(f"{k:>10}" for k in keys))
+    for step in sorted(table):
+        print(f"{step:5d} " + "  ".join(f"{table[step].get(k, float('nan')):10.1f}" for k in keys))
+    last = max(r["step"] for r in rows)
+    for row in rows:
+        if row["step"] == last:
+            print(row["ema"], row["levels"], {k: row[k] for k in ("colour_spread", "saturation", "saturation_spread",
+                                                                    "contrast", "edges")})
+
+
+if __name__ == "__main__":
+    main()
