@@ -2,11 +2,13 @@
 
 One `ganplug train DATA --minutes M` run (no other flags: the default recipe) keeps, beside its
 own averaged generator, extra moving averages of the same generator weights with longer
-half-lives (each ``--ema-kimg K --ema-rampup R`` pair of --extra). They all see the same
+half-lives (each KIMG:RAMPUP of --extra: a half-life of KIMG thousand images, at most RAMPUP
+times the images seen, as TrainConfig's ema_kimg and ema_rampup). They all see the same
 training trajectory, so the comparison isolates the average from the run's luck. Every
 --every steps all averages are saved; at the end each snapshot is scored like issue 18 scores
 a run (batch-norm statistics settled as the trainer does, SWD x1e3 of contract seeds 0..499
-against the set's 500 real images) and the table printed; rows go to OUT/ema.jsonl.
+against the set's 500 real images) and the table printed, then each average's SWD levels and
+colour statistics (`colour_stats`) at the last snapshot; rows go to OUT/ema.jsonl.
 
     python benchmarks/ema_sweep.py /path/to/procedural --out /tmp/ema --minutes 30
 """
