@@ -46,14 +46,9 @@ def colour_stats(images) -> dict[str, float]:
             "edges": float(np.abs(np.diff(x, axis=1)).mean())}
 
 
-def _half_beta(kimg: float, rampup: float, seen: int, batch: int) -> float:
-    half = min(kimg * 1000, max(seen, batch) * rampup) if rampup > 0 else kimg * 1000
-    return 0.5 ** (batch / half)
-
-
 def install(extra: list[tuple[float, float]], out: Path, every: int) -> None:
     """Wrap the trainer's average update so it also keeps and saves the extra averages."""
-    shadows: dict[str, torch.nn.Module] = {}
+    shadows: dict[str, tuple[torch.nn.Module, object]] = {}  # key -> (average, the run's config with its half-life)
     seen = {"images": 0, "config": None, "calls": 0}
     ema_beta, update = loop._ema_beta, loop._update_ema
 
@@ -63,45 +58,38 @@ def install(extra: list[tuple[float, float]], out: Path, every: int) -> None:
 
     def update_all(ema, model, b):
         update(ema, model, b)
-        config = seen["config"]
         for kimg, ramp in extra:
             key = f"{kimg:g}k-{ramp:g}"
             if key not in shadows:
-                shadows[key] = copy.deepcopy(ema)
-            update(shadows[key], model, _half_beta(kimg, ramp, seen["images"], config.batch))
+                shadows[key] = copy.deepcopy(ema), seen["config"].replace(ema_kimg=kimg, ema_rampup=ramp)
+            average, config = shadows[key]
+            update(average, model, ema_beta(config, seen["images"]))
         seen["calls"] += 1
         if seen["calls"] % every == 0:
             step = seen["calls"]
-            for key, module in [(BASE, ema), *shadows.items()]:
+            for key, module in [(BASE, ema), *((k, m) for k, (m, _) in shadows.items())]:
                 torch.save(module.state_dict(), out / "ema" / f"{step:08d}-{key}.pt")
 
     loop._ema_beta, loop._update_ema = beta, update_all
 
 
-def _score(args: tuple[str, str, str]) -> dict:
-    run, path, data = args
+def _score(path: str) -> dict:
     torch.set_num_threads(1)
     from ganplug.swd import swd
-    from ganplug.train.checkpoint import load_generator
-    from ganplug.train.loop import SETTLE_SEEDS, generate
-    from ganplug.seeds import z_batch
+    from ganplug.train.loop import generate, settle_batch_norm
 
-    g, _, _ = load_generator(run)
+    g = _SHARED["generator"]  # each forked worker has its own copy
     g.load_state_dict(torch.load(path, map_location="cpu"))
-    with torch.no_grad():
-        zs = [torch.from_numpy(z_batch(list(SETTLE_SEEDS[i:i + 64]), g.z_dim)) for i in range(0, len(SETTLE_SEEDS), 64)]
-        torch.optim.swa_utils.update_bn(zs, g)
-    g.eval()
-    real = _REAL[data]
+    settle_batch_norm(g, g.z_dim, torch.device("cpu"))
     images = generate(g, g.z_dim, torch.device("cpu"), range(500))
-    result = swd(images, real)
+    result = swd(images, _SHARED["real"])
     step, key = Path(path).stem.split("-", 1)
     return {"step": int(step), "ema": key, "swd": round(result.mean, 2),
             "levels": {k: round(v, 2) for k, v in result.levels.items()},
             **{k: round(v, 4) for k, v in colour_stats(images).items()}}
 
 
-_REAL: dict = {}
+_SHARED: dict = {}  # the real images and a generator of the run's shape, set before the workers fork
 
 
 def main() -> None:
@@ -123,13 +111,15 @@ def main() -> None:
         cli(["train", str(a.data), "--out", str(run), "--minutes", str(a.minutes), "--swd-every", "500",
              "--no-progress"])
     real, other = halves(a.data, a.cache or a.out / "cache")
-    _REAL[str(a.data)] = real
     from ganplug.swd import swd
+    from ganplug.train.checkpoint import load_generator
+
+    _SHARED["real"], (_SHARED["generator"], _, _) = real, load_generator(run)
     floor = swd(other, real)
     print("floor", round(floor.mean, 2), {k: round(v, 1) for k, v in floor.levels.items()}, flush=True)
     print("real", {k: round(v, 3) for k, v in colour_stats(real).items()}, flush=True)
-    jobs = [(str(run), str(p), str(a.data)) for p in sorted((a.out / "ema").glob("*.pt"))]
-    with ProcessPoolExecutor(a.workers) as pool:  # forked: the workers share _REAL
+    jobs = [str(p) for p in sorted((a.out / "ema").glob("*.pt"))]
+    with ProcessPoolExecutor(a.workers) as pool:  # forked: the workers inherit _SHARED
         rows = list(pool.map(_score, jobs))
     with open(a.out / "ema.jsonl", "w") as f:
         for row in rows:

@@ -617,13 +617,22 @@ def _settle_ema(r: _Run, batch: int = 64) -> None:
     averaged ones; before the averaged generator is shown, measured or saved, its statistics are
     recomputed in train mode over fixed latents, so the result is deterministic (SWD at the end of
     issue 18's 30-minute runs: 129 -> 94 for `lite`, 81 -> 69 for `dcgan`; docs/training.md)."""
-    if r.settled_at == r.step or not any(isinstance(m, torch.nn.BatchNorm2d) for m in r.G_ema.modules()):
+    if r.settled_at == r.step:
         return
-    zs = [torch.from_numpy(z_batch(list(SETTLE_SEEDS[i:i + batch]), r.config.z_dim)).to(r.device)
-          for i in range(0, len(SETTLE_SEEDS), batch)]
-    torch.optim.swa_utils.update_bn(zs, r.G_ema)
-    r.G_ema.eval()
+    settle_batch_norm(r.G_ema, r.config.z_dim, r.device, batch)
     r.settled_at = r.step
+
+
+@torch.no_grad()
+def settle_batch_norm(g: torch.nn.Module, z_dim: int, device: torch.device, batch: int = 64) -> None:
+    """Recompute an averaged generator's batch-norm statistics over ``SETTLE_SEEDS`` in train mode,
+    then leave it in eval mode (no-op without batch norm)."""
+    if not any(isinstance(m, torch.nn.BatchNorm2d) for m in g.modules()):
+        return
+    zs = [torch.from_numpy(z_batch(list(SETTLE_SEEDS[i:i + batch]), z_dim)).to(device)
+          for i in range(0, len(SETTLE_SEEDS), batch)]
+    torch.optim.swa_utils.update_bn(zs, g)
+    g.eval()
 
 
 @torch.no_grad()
