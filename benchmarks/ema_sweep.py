@@ -1,6 +1,6 @@
 """Generator-average half-lives compared inside one training run.
 
-One `ganplug train DATA --minutes M` run (no other flags: the default recipe) keeps, beside its
+One `ganplug train DATA --minutes M` run (the default recipe, or --flags on top of it) keeps, beside its
 own averaged generator, extra moving averages of the same generator weights with longer
 half-lives (each KIMG:RAMPUP of --extra: a half-life of KIMG thousand images, at most RAMPUP
 times the images seen, as TrainConfig's ema_kimg and ema_rampup). They all see the same
@@ -9,6 +9,9 @@ training trajectory, so the comparison isolates the average from the run's luck.
 a run (batch-norm statistics settled as the trainer does, SWD x1e3 of contract seeds 0..499
 against the set's 500 real images) and the table printed, then each average's SWD levels and
 colour statistics (`colour_stats`) at the last snapshot; rows go to OUT/ema.jsonl.
+
+With `--extra` and nothing after it, the script scores the run's own average at every snapshot:
+a candidate recipe (`--flags "--d-mbstd 4"`) scored exactly as the default was.
 
     python benchmarks/ema_sweep.py /path/to/procedural --out /tmp/ema --minutes 30
 """
@@ -19,6 +22,7 @@ import argparse
 import copy
 import json
 import os
+import shlex
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -98,9 +102,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--every", type=int, default=500, help="steps between snapshots of every average")
-    ap.add_argument("--extra", nargs="+", default=["20:0.1", "40:0.2", "80:0.4"], help="KIMG:RAMPUP pairs")
+    ap.add_argument("--extra", nargs="*", default=["20:0.1", "40:0.2", "80:0.4"], help="KIMG:RAMPUP pairs")
     ap.add_argument("--cache", type=Path, default=None, help="the data set's decoded cache (default OUT/cache)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--flags", default="", help="more `ganplug train` flags, in one quoted string")
     ap.add_argument("--score-only", action="store_true", help="score the snapshots of an earlier run")
     a = ap.parse_args()
     run = a.out / "run"
@@ -109,7 +114,7 @@ def main() -> None:
         install([tuple(map(float, e.split(":"))) for e in a.extra], a.out, a.every)
         from ganplug.cli import main as cli
         cli(["train", str(a.data), "--out", str(run), "--minutes", str(a.minutes), "--swd-every", "500",
-             "--no-progress"])
+             "--no-progress", *shlex.split(a.flags)])
     real, other = halves(a.data, a.cache or a.out / "cache")
     from ganplug.swd import swd
     from ganplug.train.checkpoint import load_generator

@@ -74,6 +74,44 @@ def test_lite_head_is_recorded_and_old_lite_runs_load_without_it(tiny_data, tmp_
     assert train(resumed, state).step == 4
 
 
+@pytest.mark.parametrize("mbstd", [0, 4])
+def test_discriminator_std_feature_couples_only_a_group(mbstd):
+    """With the feature, a sample's logit depends on the others in its group of ``mbstd`` (indices
+    i, i + N/4, ...) and on no other sample; without it, on no other sample at all."""
+    from ganplug.train.models import DCGANDiscriminator
+
+    torch.manual_seed(0)
+    d = DCGANDiscriminator(32, 3, 8, mbstd=mbstd).eval()  # eval: batch norm does not couple samples
+    x = torch.randn(8, 3, 32, 32)
+    base = d(x)
+    same_group, other_group = x.clone(), x.clone()
+    same_group[2] += 1.0  # 8 samples in groups of 4: 0, 2, 4, 6 and 1, 3, 5, 7
+    other_group[1] += 1.0
+    assert (d(same_group)[0] != base[0]).item() == bool(mbstd)
+    assert torch.equal(d(other_group)[0], base[0])
+
+
+def test_std_feature_is_recorded_and_runs_written_before_it_resume(tiny_data, tmp_path):
+    """d_mbstd is a recorded setting; a config without it reads as what those runs trained with
+    (style's discriminator always had groups of 4, dcgan's and lite's none)."""
+    from ganplug.train.loop import resume_config
+
+    assert TrainConfig.from_dict({"data": "d", "out": "o", "arch": "lite"}).d_mbstd == 0
+    run = tmp_path / "old"
+    train(_cfg(tiny_data, run, 2, arch="style"))
+    for path in checkpoint.list_checkpoints(run):
+        state = torch.load(path, weights_only=True)
+        assert state["config"]["d_mbstd"] == 4
+        del state["config"]["d_mbstd"]
+        torch.save(state, path)
+    resumed, state = resume_config(run, _cfg(tiny_data, run, 4, arch="style"), {"steps"})
+    assert resumed.d_mbstd == 4 and train(resumed, state).step == 4
+    lite = train(_cfg(tiny_data, tmp_path / "lite", 1, arch="lite", d_mbstd=2))
+    d_state = checkpoint.load(lite.checkpoint)["D"]
+    last = max((k for k in d_state if k.endswith(".weight")), key=lambda k: int(k.split(".")[1]))
+    assert d_state[last].shape[0] == 1 and d_state[last].shape[1] % 2 == 1  # even widths + the std channel
+
+
 def test_resume_ends_where_an_uninterrupted_run_ends(tiny_data, tmp_path):
     from ganplug.train.loop import resume_config
 

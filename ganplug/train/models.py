@@ -111,20 +111,35 @@ class LiteGenerator(nn.Module):
         return self.seed(z[:, :, None, None])
 
 
-class DCGANDiscriminator(nn.Module):
-    """image [N, C, H, W] -> logit [N]; the last convolution's kernel is the base grid."""
+def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
+    """Append the mean standard deviation across groups of samples as one more channel,
+    so the discriminator can see a batch without variety (ProGAN's mode-collapse cue)."""
+    n, c, h, w = x.shape
+    g = max(d for d in range(1, min(group, n) + 1) if n % d == 0)
+    y = x.float().reshape(g, n // g, c, h, w)
+    y = (y.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))  # [n / g]
+    y = y.to(x.dtype).reshape(1, n // g, 1, 1, 1).expand(g, -1, 1, h, w).reshape(n, 1, h, w)
+    return torch.cat([x, y], 1)
 
-    def __init__(self, resolution: Size = 64, channels: int = 3, width: int = 32, max_width: int = 512):
+
+class DCGANDiscriminator(nn.Module):
+    """image [N, C, H, W] -> logit [N]; the last convolution's kernel is the base grid.
+    With ``mbstd`` > 0 that convolution also reads the features' standard deviation across
+    groups of ``mbstd`` samples (ProGAN's cue for a batch without variety)."""
+
+    def __init__(self, resolution: Size = 64, channels: int = 3, width: int = 32, max_width: int = 512, mbstd: int = 0):
         super().__init__()
         w, (_, bh, bw) = _widths(resolution, width, max_width)[::-1], layout(resolution)
         layers: list[nn.Module] = [nn.Conv2d(channels, w[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for cin, cout in zip(w, w[1:]):
             layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
-        layers += [nn.Conv2d(w[-1], 1, (bh, bw), 1, 0)]
-        self.net = nn.Sequential(*layers)
+        layers += [nn.Conv2d(w[-1] + (1 if mbstd else 0), 1, (bh, bw), 1, 0)]
+        self.net, self.mbstd = nn.Sequential(*layers), mbstd  # one Sequential: older checkpoints' keys
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten()
+        if not self.mbstd:
+            return self.net(x).flatten()
+        return self.net[-1](minibatch_stddev(self.net[:-1](x), self.mbstd)).flatten()
 
 
 def init_weights(m: nn.Module) -> None:
@@ -190,18 +205,19 @@ class SynthesisPart(nn.Module):
 def build_for(cfg: "TrainConfig") -> tuple[nn.Module, nn.Module]:
     """``build`` with the networks' settings of a training config (as a run folder records them)."""
     return build(cfg.arch, z_dim=cfg.z_dim, resolution=cfg.frame_size, channels=cfg.channels, g_width=cfg.g_width,
-                 d_width=cfg.d_width, map_layers=cfg.map_layers, g_head=cfg.g_head)
+                 d_width=cfg.d_width, map_layers=cfg.map_layers, g_head=cfg.g_head, d_mbstd=cfg.d_mbstd)
 
 
 def build(arch: str, *, z_dim: int, resolution: Size, channels: int, g_width: int, d_width: int,
-          map_layers: int = 2, g_head: int | None = None) -> tuple[nn.Module, nn.Module]:
+          map_layers: int = 2, g_head: int | None = None, d_mbstd: int | None = None) -> tuple[nn.Module, nn.Module]:
     """Generator and discriminator for ``arch`` at ``resolution`` (N or (W, H)), initialised from torch's global RNG.
-    ``g_head`` (lite only) defaults to the lite recipe's."""
+    ``g_head`` (lite only) and ``d_mbstd`` default to the recipe's."""
+    mbstd = RECIPES[arch]["d_mbstd"] if d_mbstd is None and arch in RECIPES else d_mbstd
     if arch in ("dcgan", "lite"):
         head = RECIPES["lite"]["g_head"] if g_head is None else g_head
         g: nn.Module = (DCGANGenerator(z_dim, resolution, channels, g_width) if arch == "dcgan"
                         else LiteGenerator(z_dim, resolution, channels, g_width, head=head))
-        d: nn.Module = DCGANDiscriminator(resolution, channels, d_width)
+        d: nn.Module = DCGANDiscriminator(resolution, channels, d_width, mbstd=mbstd)
         g.apply(init_weights)
         d.apply(init_weights)
         return g, d
@@ -210,5 +226,5 @@ def build(arch: str, *, z_dim: int, resolution: Size, channels: int, g_width: in
 
         max_g, max_d = max(256, g_width * 8), max(256, d_width * 8)
         return (StyleGenerator(z_dim, resolution, channels, g_width, max_g, map_layers),
-                ResidualDiscriminator(resolution, channels, d_width, max_d))
+                ResidualDiscriminator(resolution, channels, d_width, max_d, mbstd))
     raise ValueError(f"unknown architecture {arch!r}")

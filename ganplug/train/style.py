@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import Size, layout
+from .models import Size, layout, minibatch_stddev
 
 SQRT2 = math.sqrt(2.0)
 
@@ -174,17 +174,6 @@ class StyleGenerator(nn.Module):
         return self.synthesize(self.map(z, truncation))
 
 
-def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
-    """Append the mean standard deviation across groups of samples as one more channel,
-    so the discriminator can see a batch without variety (ProGAN's mode-collapse cue)."""
-    n, c, h, w = x.shape
-    g = max(d for d in range(1, min(group, n) + 1) if n % d == 0)
-    y = x.float().reshape(g, n // g, c, h, w)
-    y = (y.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))  # [n / g]
-    y = y.to(x.dtype).reshape(1, n // g, 1, 1, 1).expand(g, -1, 1, h, w).reshape(n, 1, h, w)
-    return torch.cat([x, y], 1)
-
-
 class ResBlock(nn.Module):
     """conv 3x3, average-pool, conv 3x3, with a pooled 1x1 shortcut; scaled to keep the variance."""
 
@@ -202,16 +191,17 @@ class ResidualDiscriminator(nn.Module):
     """image [N, C, H, W] -> logit [N]. No normalisation layers, so the R1 penalty is per sample.
     Halves down to the base grid, whose bh x bw features the last fully connected layer reads."""
 
-    def __init__(self, resolution: Size = 64, channels: int = 3, width: int = 32, max_width: int = 256):
+    def __init__(self, resolution: Size = 64, channels: int = 3, width: int = 32, max_width: int = 256, mbstd: int = 4):
         super().__init__()
         ch, (n, bh, bw) = style_widths(resolution, width, max_width), layout(resolution)
+        self.mbstd = mbstd
         self.from_rgb = EqConv(channels, ch[n], k=1)
         self.blocks = nn.Sequential(*[ResBlock(ch[i], ch[i - 1]) for i in range(n, 0, -1)])
-        self.conv = EqConv(ch[0] + 1, ch[0])
+        self.conv = EqConv(ch[0] + (1 if mbstd else 0), ch[0])
         self.fc = EqLinear(ch[0] * bh * bw, ch[0], activate=True)
         self.out = EqLinear(ch[0], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks(act(self.from_rgb(x)))
-        x = act(self.conv(minibatch_stddev(x)))
+        x = act(self.conv(minibatch_stddev(x, self.mbstd) if self.mbstd else x))
         return self.out(self.fc(x.flatten(1))).flatten()
