@@ -28,9 +28,11 @@ def test_paced_frames_complete_with_default_receive_buffer(size, goal, frames):
 
 
 def test_the_same_frames_in_one_burst_are_lost():
-    """The failure of issue 13, kept as a control: without pacing almost nothing completes."""
+    """The failure of issue 13, kept as a control: without pacing, frames are lost where paced
+    ones all arrive. How many depends on whether the receiver is waiting in recv() when a burst
+    lands: 0 % complete when issue 13 measured it, 55-77 % in runs on 2026-11-28 (docs/transports.md)."""
     r = run(Check(size=256, fps=30, frames=60, paced=False, work_ms=10))
-    assert r["percent"] < 50, r
+    assert r["percent"] < 90, r  # paced: at least 99 % (above)
 
 
 def test_automatic_rate_spreads_a_frame_over_part_of_its_period():
