@@ -96,6 +96,7 @@ def test_std_feature_is_recorded_and_runs_written_before_it_resume(tiny_data, tm
     (style's discriminator always had groups of 4, dcgan's and lite's none)."""
     from ganplug.train.loop import resume_config
 
+    # guards a future lite default with the feature: lite runs written before it must stay without
     assert TrainConfig.from_dict({"data": "d", "out": "o", "arch": "lite"}).d_mbstd == 0
     run = tmp_path / "old"
     train(_cfg(tiny_data, run, 2, arch="style"))
@@ -104,6 +105,9 @@ def test_std_feature_is_recorded_and_runs_written_before_it_resume(tiny_data, tm
         assert state["config"]["d_mbstd"] == 4
         del state["config"]["d_mbstd"]
         torch.save(state, path)
+    opts = json.loads((run / "training_options.json").read_text())
+    del opts["d_mbstd"]
+    (run / "training_options.json").write_text(json.dumps(opts))
     resumed, state = resume_config(run, _cfg(tiny_data, run, 4, arch="style"), {"steps"})
     assert resumed.d_mbstd == 4 and train(resumed, state).step == 4
     lite = train(_cfg(tiny_data, tmp_path / "lite", 1, arch="lite", d_mbstd=2))
