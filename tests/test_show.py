@@ -129,6 +129,38 @@ def test_a_preset_with_one_bad_field_changes_nothing(make_show, tmp_path):
     assert {k: show.capture()[k] for k in good} == good
 
 
+def test_messages_sent_after_a_preset_load_change_the_loaded_state(make_show, tmp_path):
+    show = make_show()
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "look.json").write_text(json.dumps({"seed": 77, "walk": "hold", "blend": 0.0}))
+    z = tuple(float(v) for v in np.linspace(-2.0, 2.0, show.z_dim))
+    box = Mailbox()
+    # One step takes all three: the load is read on the worker, the latent and speed must wait for it.
+    for address, args in (("/ganplug/preset/load", ("look",)), ("/ganplug/z", z), ("/ganplug/speed", (-1.5,))):
+        show.inbox.put(Event(address, args, "test", box))
+    show.before_frame(time.monotonic())
+    assert settle(show, lambda: show.walker.params.seed == 77 and show.walker.params.latent is not None)
+    assert show.walker.params.latent == z and show.walker.speed == -1.5 and box.errors() == []
+    # A load that fails holds nothing back.
+    show.inbox.put(Event("/ganplug/preset/load", ("missing",), "test", box))
+    show.inbox.put(Event("/ganplug/speed", (2.0,), "test", box))
+    assert settle(show, lambda: show.walker.speed == 2.0)
+    assert wait_until(lambda: box.errors(), 5) and "missing" in box.errors()[0]
+
+
+def test_a_hold_never_released_stops_holding_at_its_limit(caplog):
+    inbox = Inbox()
+    release = inbox.hold("slow thing", limit=0.3)
+    inbox.put(Event("/ganplug/next", (), "x"))
+    assert list(inbox.take()) == [] and inbox.wait(0.05) is None and len(inbox) == 1
+    inbox.later(print)
+    assert inbox.wait(0.05) is print and list(inbox.take()) == []  # render-thread work still runs
+    time.sleep(0.35)
+    assert [e.address for e in inbox.take()] == ["/ganplug/next"]
+    release()
+    assert "slow thing took over 0.3 s" in caplog.text
+
+
 def test_every_command_has_a_handler_and_a_missing_one_fails_at_import():
     check_table(tuple(PARAMS.values()))
     with pytest.raises(TypeError, match="needs apply and capture"):

@@ -102,20 +102,24 @@ def preset_save(show: "Show", values: tuple, index: int | None, ev: "Event") -> 
 
 def preset_load(show: "Show", values: tuple, index: int | None, ev: "Event") -> None:
     """Read NAME.json on the worker (files.read_preset), check every field there (Show.check_preset),
-    then apply it on the render thread between frames (Show.apply_preset): all or nothing."""
+    then apply it on the render thread between frames (Show.apply_preset): all or nothing. Messages
+    sent after the load wait for it (Inbox.hold), so they change the loaded state, not the other way round."""
     name = values[0]
     path = files.preset_path(show.folders.presets, name)
+    release = show.inbox.hold("preset load")
 
     def read() -> None:
         try:
             preset = show.check_preset(files.read_preset(path, name), name)
+            for note in preset.notes:
+                show.replies.error(ev, note)
+            show.inbox.later(lambda: show.apply_preset(preset))
         except BadMessage as e:
             show.replies.error(ev, str(e))
-            return
-        for note in preset.notes:
-            show.replies.error(ev, note)
-        show.inbox.later(lambda: show.apply_preset(preset))
-    show.io.submit(read, "preset load")
+        finally:
+            release()
+    if not show.io.submit(read, "preset load"):
+        release()
 
 
 def _host(text: str, what: str) -> str:
