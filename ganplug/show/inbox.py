@@ -122,7 +122,7 @@ class Inbox:
             return self._later.popleft()
         if held:
             self._wake.clear()
-            if not self._later:
+            if not self._later and self.held():  # looked at again: a release may have come before the clear
                 self._wake.wait(timeout)
             return self._later.popleft() if self._later else None
         try:
