@@ -57,7 +57,7 @@ RECIPES = {
     "lite-2e4-r1": ["--arch", "lite", "--lr-g", "2e-4", "--lr-d", "2e-4", "--r1-gamma", "0.1"],
     "lite-nohead": ["--arch", "lite", "--g-head", "0"],  # the default before its full-resolution layer
     "lite-mbstd": ["--arch", "lite", "--d-mbstd", "4"],  # a minibatch standard-deviation feature in D
-    "lite-amp": ["--arch", "lite", "--amp"],  # bfloat16 autocast (on a CPU: pays where it has AMX or AVX-512 BF16)
+    "lite-amp": ["--arch", "lite", "--amp"],  # bfloat16 autocast (on a CPU: pays where it has AMX)
 }
 GREYSCALE = ("brick.png", "grass.png", "gravel.png", "camera.png", "coins.png", "moon.png", "page.png", "text.png")
 EVAL_IMAGES = 500
