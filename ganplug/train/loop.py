@@ -219,7 +219,10 @@ def train(config: TrainConfig, resume_state: dict[str, Any] | None = None) -> Tr
     if device.type == "cuda" and ddp.enabled:
         device = torch.device("cuda", ddp.local_rank)
     try:
-        return _train(config, resume_state, device, ddp)
+        result = _train(config, resume_state, device, ddp)
+        # Leave together: a rank that tore down while the first still wrote its last files once aborted (gloo, CI).
+        ddp.barrier()
+        return result
     finally:
         distributed.shutdown(ddp)
 
