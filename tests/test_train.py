@@ -116,6 +116,27 @@ def test_std_feature_is_recorded_and_runs_written_before_it_resume(tiny_data, tm
     assert d_state[last].shape[0] == 1 and d_state[last].shape[1] % 2 == 1  # even widths + the std channel
 
 
+def test_discriminator_head_is_a_recorded_setting_and_older_runs_read_as_without(tiny_data, tmp_path):
+    """d_head puts a 3x3 layer at full resolution in front of the discriminator; a config written
+    before the setting reads as 0, and a lite run with it trains, records it and resumes."""
+    from ganplug.errors import ConfigError
+    from ganplug.train.loop import resume_config
+    from ganplug.train.models import DCGANDiscriminator
+
+    assert TrainConfig.from_dict({"data": "d", "out": "o", "arch": "lite"}).d_head == 0
+    with pytest.raises(ConfigError, match="--d-head"):
+        TrainConfig(data="d", out="o", arch="style", d_head=8)
+    plain, headed = DCGANDiscriminator(32, 3, 8), DCGANDiscriminator(32, 3, 8, head=4)
+    assert set(plain.state_dict()) == {k for k in headed.state_dict() if not k.startswith("head.")}
+    assert headed.head[0].weight.shape == (4, 3, 3, 3) and headed.net[0].in_channels == 4
+    run = tmp_path / "headed"
+    train(_cfg(tiny_data, run, 2, arch="lite", d_head=4))
+    state = checkpoint.load(checkpoint.list_checkpoints(run)[-1])
+    assert state["config"]["d_head"] == 4 and state["D"]["head.0.weight"].shape == (4, 3, 3, 3)
+    resumed, state = resume_config(run, _cfg(tiny_data, run, 4, arch="lite"), {"steps"})
+    assert resumed.d_head == 4 and train(resumed, state).step == 4
+
+
 def test_resume_ends_where_an_uninterrupted_run_ends(tiny_data, tmp_path):
     from ganplug.train.loop import resume_config
 

@@ -14,22 +14,22 @@ from ..errors import ConfigError
 
 # Settings that shape the networks or the data: a resumed run must keep them.
 ARCHITECTURE_FIELDS = ("arch", "z_dim", "resolution", "width", "height", "channels", "g_width", "d_width", "map_layers",
-                       "g_head", "d_mbstd")
+                       "g_head", "d_mbstd", "d_head")
 MAX_BASE = 32  # largest side of the generator's learned base grid (see base_grid)
 
 # Per-architecture defaults (see docs/training.md for why).
 RECIPES: dict[str, dict[str, Any]] = {
     # DCGAN's own settings (Radford et al. 2016); batch norm in D, so no R1 by default.
-    "dcgan": {"g_width": 32, "d_width": 32, "g_head": 0, "d_mbstd": 0, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5,
-              "beta2": 0.999, "r1_gamma": 0.0, "ada_max_p": 1.0},
+    "dcgan": {"g_width": 32, "d_width": 32, "g_head": 0, "d_mbstd": 0, "d_head": 0, "lr_g": 2e-4, "lr_d": 2e-4,
+              "beta1": 0.5, "beta2": 0.999, "r1_gamma": 0.0, "ada_max_p": 1.0},
     # The CPU default: DCGAN's discriminator with a resize-convolution generator (models.LiteGenerator).
     # DCGAN's learning rate and an R1 penalty: at 5e-4 and without R1 it swung and collapsed after
     # 10-15 minutes (docs/training.md, "Quality per minute"; so did capping p at 0.5). A layer of 16
     # channels at full resolution before RGB: the best single change measured (SWD 77 -> 47 in 15 minutes).
-    "lite": {"g_width": 32, "d_width": 32, "g_head": 16, "d_mbstd": 0, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5,
-             "beta2": 0.999, "r1_gamma": 0.1, "ada_max_p": 1.0},
+    "lite": {"g_width": 32, "d_width": 32, "g_head": 16, "d_mbstd": 0, "d_head": 0, "lr_g": 2e-4, "lr_d": 2e-4,
+             "beta1": 0.5, "beta2": 0.999, "r1_gamma": 0.1, "ada_max_p": 1.0},
     # StyleGAN2-ADA's small-data settings: Adam (0, 0.99), lr 0.0025, R1 gamma 0.0002 * R^2 / batch.
-    "style": {"g_width": 16, "d_width": 16, "g_head": 0, "d_mbstd": 4, "lr_g": 2.5e-3, "lr_d": 2.5e-3, "beta1": 0.0, "beta2": 0.99, "r1_gamma": None,
+    "style": {"g_width": 16, "d_width": 16, "g_head": 0, "d_mbstd": 4, "d_head": 0, "lr_g": 2.5e-3, "lr_d": 2.5e-3, "beta1": 0.0, "beta2": 0.99, "r1_gamma": None,
               "ada_max_p": 1.0},
 }
 AUGMENT_MODES = ("ada", "fixed", "off")
@@ -52,6 +52,8 @@ FLAGS: dict[str, tuple[str, str | None]] = {
     "d_width": ("discriminator base width", "recipe"),
     "g_head": ("lite: channels of the generator's layer at full resolution before RGB; 0 = none", "recipe"),
     "d_mbstd": ("samples per group of the discriminator's minibatch standard deviation feature; 0 = none", "recipe"),
+    "d_head": ("dcgan and lite: channels of a discriminator layer at full resolution before the first "
+               "downsampling; 0 = none", "recipe"),
     "map_layers": ("style: layers of the mapping network z -> w", None),
     "lr_g": ("generator learning rate", "recipe"),
     "lr_d": ("discriminator learning rate", "recipe"),
@@ -97,6 +99,7 @@ class TrainConfig:
     d_width: int | None = None
     g_head: int | None = None  # lite: channels of the full-resolution layer before RGB (0 = none)
     d_mbstd: int | None = None  # group size of D's minibatch standard deviation feature (0 = none)
+    d_head: int | None = None  # dcgan and lite: channels of D's 3x3 layer at full resolution (0 = none)
     map_layers: int = 2  # style: depth of the mapping network z -> w
     lr_g: float | None = None
     lr_d: float | None = None
@@ -152,13 +155,15 @@ class TrainConfig:
                      "keep", "log_every", "r1_interval", "swd_images"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if min(self.swd_every, self.r1_gamma, self.g_head, self.d_mbstd) < 0 or self.ada_kimg <= 0:
-            raise ConfigError("swd_every, r1_gamma, g_head and d_mbstd must be at least 0, ada_kimg above 0")
+        if min(self.swd_every, self.r1_gamma, self.g_head, self.d_mbstd, self.d_head) < 0 or self.ada_kimg <= 0:
+            raise ConfigError("swd_every, r1_gamma, g_head, d_mbstd and d_head must be at least 0, ada_kimg above 0")
         for name in ("augment_p", "ada_max_p"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
         if not 0.0 < self.lr_final <= 1.0:
             raise ConfigError(f"lr_final must be above 0 and at most 1, got {self.lr_final}")
+        if self.d_head and self.arch == "style":
+            raise ConfigError("--d-head is for --arch dcgan and lite; style's discriminator starts at full resolution")
         if self.augment not in AUGMENT_MODES:
             raise ConfigError(f"augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}")
         from .augment import POLICIES
@@ -212,6 +217,7 @@ class TrainConfig:
             d["g_head"] = 0
         if "d_mbstd" not in d:  # written before it was a setting: style's discriminator always had groups of 4
             d["d_mbstd"] = 4 if d.get("arch") == "style" else 0
+        d.setdefault("d_head", 0)  # written before it was a setting: no discriminator had one
         return cls(**d)
 
     @property

@@ -125,18 +125,23 @@ def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
 class DCGANDiscriminator(nn.Module):
     """image [N, C, H, W] -> logit [N]; the last convolution's kernel is the base grid.
     With ``mbstd`` > 0 that convolution also reads the features' standard deviation across
-    groups of ``mbstd`` samples (ProGAN's cue for a batch without variety)."""
+    groups of ``mbstd`` samples (ProGAN's cue for a batch without variety). With ``head`` > 0
+    a 3x3 convolution of that many channels reads the image at full resolution first, so the
+    finest detail passes a non-linearity before the first stride-2 convolution."""
 
-    def __init__(self, resolution: Size = 64, channels: int = 3, width: int = 32, max_width: int = 512, mbstd: int = 0):
+    def __init__(self, resolution: Size = 64, channels: int = 3, width: int = 32, max_width: int = 512, mbstd: int = 0,
+                 head: int = 0):
         super().__init__()
         w, (_, bh, bw) = _widths(resolution, width, max_width)[::-1], layout(resolution)
-        layers: list[nn.Module] = [nn.Conv2d(channels, w[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        self.head = nn.Sequential(nn.Conv2d(channels, head, 3, 1, 1), nn.LeakyReLU(0.2, True)) if head else nn.Identity()
+        layers: list[nn.Module] = [nn.Conv2d(head or channels, w[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for cin, cout in zip(w, w[1:]):
             layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
         layers += [nn.Conv2d(w[-1] + (1 if mbstd else 0), 1, (bh, bw), 1, 0)]
         self.net, self.mbstd = nn.Sequential(*layers), mbstd  # one Sequential: older checkpoints' keys
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.head(x)
         if not self.mbstd:
             return self.net(x).flatten()
         return self.net[-1](minibatch_stddev(self.net[:-1](x), self.mbstd)).flatten()
@@ -205,19 +210,20 @@ class SynthesisPart(nn.Module):
 def build_for(cfg: "TrainConfig") -> tuple[nn.Module, nn.Module]:
     """``build`` with the networks' settings of a training config (as a run folder records them)."""
     return build(cfg.arch, z_dim=cfg.z_dim, resolution=cfg.frame_size, channels=cfg.channels, g_width=cfg.g_width,
-                 d_width=cfg.d_width, map_layers=cfg.map_layers, g_head=cfg.g_head, d_mbstd=cfg.d_mbstd)
+                 d_width=cfg.d_width, map_layers=cfg.map_layers, g_head=cfg.g_head, d_mbstd=cfg.d_mbstd, d_head=cfg.d_head)
 
 
 def build(arch: str, *, z_dim: int, resolution: Size, channels: int, g_width: int, d_width: int,
-          map_layers: int = 2, g_head: int | None = None, d_mbstd: int | None = None) -> tuple[nn.Module, nn.Module]:
+          map_layers: int = 2, g_head: int | None = None, d_mbstd: int | None = None,
+          d_head: int = 0) -> tuple[nn.Module, nn.Module]:
     """Generator and discriminator for ``arch`` at ``resolution`` (N or (W, H)), initialised from torch's global RNG.
-    ``g_head`` (lite only) and ``d_mbstd`` default to the recipe's."""
+    ``g_head`` (lite only) and ``d_mbstd`` default to the recipe's; ``d_head`` (dcgan and lite) to none."""
     mbstd = RECIPES[arch]["d_mbstd"] if d_mbstd is None and arch in RECIPES else d_mbstd
     if arch in ("dcgan", "lite"):
         head = RECIPES["lite"]["g_head"] if g_head is None else g_head
         g: nn.Module = (DCGANGenerator(z_dim, resolution, channels, g_width) if arch == "dcgan"
                         else LiteGenerator(z_dim, resolution, channels, g_width, head=head))
-        d: nn.Module = DCGANDiscriminator(resolution, channels, d_width, mbstd=mbstd)
+        d: nn.Module = DCGANDiscriminator(resolution, channels, d_width, mbstd=mbstd, head=d_head)
         g.apply(init_weights)
         d.apply(init_weights)
         return g, d
